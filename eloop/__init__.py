@@ -1,0 +1,84 @@
+"""eloop: asyncio's event loop, implemented in C.
+
+Switch any asyncio program with one line::
+
+    eloop.run(main())
+    asyncio.Runner(loop_factory=eloop.new_event_loop)
+    asyncio.set_event_loop_policy(eloop.EventLoopPolicy())
+
+The loop itself lives in the C extension ``eloop._eloop``; this module only
+binds it to ``asyncio.AbstractEventLoop`` and adds setup-time glue.
+"""
+import asyncio as _asyncio
+import sys as _sys
+
+from . import _eloop
+from ._loop import Loop
+
+__all__ = ("Loop", "new_event_loop", "EventLoopPolicy", "run", "install")
+__version__ = "0.1.0"
+
+Handle = _eloop.Handle
+TimerHandle = _eloop.TimerHandle
+
+
+def new_event_loop():
+    """Return a new eloop event loop."""
+    return Loop()
+
+
+class EventLoopPolicy(_asyncio.events.BaseDefaultEventLoopPolicy):
+    """An asyncio event loop policy whose loops are eloop loops."""
+
+    def _loop_factory(self):
+        return new_event_loop()
+
+
+def install():
+    """Make eloop the loop asyncio creates by default (via the policy)."""
+    _asyncio.set_event_loop_policy(EventLoopPolicy())
+
+
+def run(main, *, debug=None):
+    """Run the coroutine *main* on a new eloop loop, as asyncio.run()."""
+    if hasattr(_asyncio, "Runner"):
+        with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as r:
+            return r.run(main)
+    # Python 3.9/3.10: asyncio.Runner does not exist yet.
+    if _asyncio.events._get_running_loop() is not None:
+        raise RuntimeError(
+            "asyncio.run() cannot be called from a running event loop")
+    loop = new_event_loop()
+    try:
+        _asyncio.set_event_loop(loop)
+        if debug is not None:
+            loop.set_debug(debug)
+        return loop.run_until_complete(main)
+    finally:
+        try:
+            _cancel_all_tasks(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            _asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all_tasks(loop):
+    to_cancel = _asyncio.all_tasks(loop)
+    if not to_cancel:
+        return
+    for task in to_cancel:
+        task.cancel()
+    loop.run_until_complete(
+        _asyncio.gather(*to_cancel, return_exceptions=True))
+    for task in to_cancel:
+        if task.cancelled():
+            continue
+        if task.exception() is not None:
+            loop.call_exception_handler({
+                "message": "unhandled exception during asyncio.run() "
+                           "shutdown",
+                "exception": task.exception(),
+                "task": task,
+            })

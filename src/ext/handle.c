@@ -1,0 +1,543 @@
+/*
+ * handle.c -- Handle and TimerHandle: the callback objects call_soon(),
+ * call_later() and the I/O watchers return, with asyncio.Handle's
+ * semantics (cancel, cancelled, get_context, repr, comparisons).
+ *
+ * A handle runs in the contextvars.Context it was created with; entering
+ * and leaving the context here is what asyncio's Context.run() does, minus
+ * the Python-level call.
+ */
+#include "state.h"
+
+static inline eloop_state *
+handle_state(HandleObject *h)
+{
+    return h->loop->st;
+}
+
+static HandleObject *
+handle_init_fields(HandleObject *h, LoopObject *loop, PyObject *callback,
+                   PyObject *const *args, Py_ssize_t nargs,
+                   PyObject *context)
+{
+    h->callback = Py_NewRef(callback);
+    h->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
+    h->source_traceback = NULL;
+    h->repr = NULL;
+    h->weakreflist = NULL;
+    h->cancelled = 0;
+    h->context = NULL;
+    h->args = PyTuple_New(nargs);
+    if (h->args == NULL) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyTuple_SET_ITEM(h->args, i, Py_NewRef(args[i]));
+    }
+    if (context == NULL || context == Py_None) {
+        h->context = PyContext_CopyCurrent();
+        if (h->context == NULL) {
+            goto fail;
+        }
+    }
+    else {
+        h->context = Py_NewRef(context);
+    }
+    if (loop->debug) {
+        /* Called from C, extract_stack() starts at the caller's frame, so
+         * unlike asyncio there is no loop-internal frame to drop. */
+        h->source_traceback =
+            PyObject_CallNoArgs(loop->st->extract_stack);
+        if (h->source_traceback == NULL) {
+            goto fail;
+        }
+    }
+    PyObject_GC_Track(h);
+    return h;
+fail:
+    PyObject_GC_Track(h);
+    Py_DECREF(h);
+    return NULL;
+}
+
+HandleObject *
+handle_new(LoopObject *loop, PyObject *callback, PyObject *const *args,
+           Py_ssize_t nargs, PyObject *context)
+{
+    HandleObject *h = PyObject_GC_New(HandleObject, loop->st->HandleType);
+    if (h == NULL) {
+        return NULL;
+    }
+    return handle_init_fields(h, loop, callback, args, nargs, context);
+}
+
+TimerHandleObject *
+timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
+                 PyObject *const *args, Py_ssize_t nargs, PyObject *context)
+{
+    TimerHandleObject *t =
+        PyObject_GC_New(TimerHandleObject, loop->st->TimerHandleType);
+    if (t == NULL) {
+        return NULL;
+    }
+    el_timer_init(&t->timer);
+    t->when = Py_NewRef(when);
+    return (TimerHandleObject *)handle_init_fields(
+        (HandleObject *)t, loop, callback, args, nargs, context);
+}
+
+/* Reports an exception raised by a callback the way asyncio's
+ * Handle._run() does.  Returns -1 (with the error set) only for what must
+ * escape the loop: SystemExit, KeyboardInterrupt, or a failing handler. */
+static int
+handle_report(HandleObject *h, PyObject *callback, PyObject *args)
+{
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)
+        || PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt)) {
+        el_restore_exc(exc);
+        return -1;
+    }
+    eloop_state *st = handle_state(h);
+    PyObject *context = NULL, *src = NULL, *msg = NULL;
+    src = PyObject_CallFunctionObjArgs(st->format_callback_source,
+                                       callback, args, NULL);
+    if (src == NULL) {
+        goto fail;
+    }
+    msg = PyUnicode_FromFormat("Exception in callback %U", src);
+    if (msg == NULL) {
+        goto fail;
+    }
+    context = Py_BuildValue("{sOsOsO}", "message", msg, "exception", exc,
+                            "handle", (PyObject *)h);
+    if (context == NULL) {
+        goto fail;
+    }
+    if (h->source_traceback != NULL && PyObject_IsTrue(h->source_traceback)
+        && PyDict_SetItemString(context, "source_traceback",
+                                h->source_traceback) < 0) {
+        goto fail;
+    }
+    int rc = loop_call_exception_handler(h->loop, context);
+    Py_DECREF(context);
+    Py_DECREF(msg);
+    Py_DECREF(src);
+    Py_DECREF(exc);
+    return rc;
+fail:
+    Py_XDECREF(context);
+    Py_XDECREF(msg);
+    Py_XDECREF(src);
+    Py_DECREF(exc);
+    return -1;
+}
+
+int
+handle_run(HandleObject *h)
+{
+    /* Own everything for the duration of the call: the callback may cancel
+     * its own handle, which clears these fields. */
+    PyObject *callback = h->callback, *args = h->args, *ctx = h->context;
+    if (callback == NULL) {
+        return 0;
+    }
+    Py_INCREF(callback);
+    Py_INCREF(args);
+    Py_INCREF(ctx);
+    int rc = 0;
+    PyObject *res = NULL;
+    if (PyContext_Enter(ctx) == 0) {
+        res = PyObject_Vectorcall(callback, &PyTuple_GET_ITEM(args, 0),
+                                  PyTuple_GET_SIZE(args), NULL);
+        if (PyContext_Exit(ctx) < 0) {
+            Py_CLEAR(res);
+        }
+    }
+    if (res == NULL) {
+        rc = handle_report(h, callback, args);
+    }
+    else {
+        Py_DECREF(res);
+    }
+    Py_DECREF(callback);
+    Py_DECREF(args);
+    Py_DECREF(ctx);
+    return rc;
+}
+
+void
+handle_cancel(HandleObject *h)
+{
+    if (h->cancelled) {
+        return;
+    }
+    if (Py_IS_TYPE(h, h->loop->st->TimerHandleType)
+        || PyObject_TypeCheck(h, h->loop->st->TimerHandleType)) {
+        TimerHandleObject *t = (TimerHandleObject *)h;
+        if (el_timer_linked(&t->timer)) {
+            el_heap_remove(&h->loop->core.timers, &t->timer);
+            Py_DECREF(h);   /* the heap's reference; the caller holds one */
+        }
+    }
+    h->cancelled = 1;
+    if (h->loop->debug && h->repr == NULL) {
+        /* Keep the repr: "Executing <Handle ...> took 2.5 seconds" must
+         * still name the callback after it is dropped. */
+        h->repr = PyObject_Repr((PyObject *)h);
+        if (h->repr == NULL) {
+            PyErr_WriteUnraisable((PyObject *)h);
+        }
+    }
+    Py_CLEAR(h->callback);
+    Py_CLEAR(h->args);
+}
+
+/* "<Handle cb() at f.py:1>" pieces, as asyncio's Handle._repr_info(). */
+static PyObject *
+handle_repr_info(HandleObject *h)
+{
+    PyObject *info = PyList_New(0);
+    if (info == NULL) {
+        return NULL;
+    }
+    PyObject *name = PyType_GetName(Py_TYPE(h));
+    if (name == NULL || PyList_Append(info, name) < 0) {
+        Py_XDECREF(name);
+        goto fail;
+    }
+    Py_DECREF(name);
+    if (h->cancelled) {
+        PyObject *s = PyUnicode_FromString("cancelled");
+        if (s == NULL || PyList_Append(info, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+    if (h->callback != NULL) {
+        PyObject *s = PyObject_CallFunctionObjArgs(
+            handle_state(h)->format_callback_source, h->callback, h->args,
+            NULL);
+        if (s == NULL || PyList_Append(info, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+    if (h->source_traceback != NULL && PyList_Check(h->source_traceback)
+        && PyList_GET_SIZE(h->source_traceback) > 0) {
+        PyObject *frame = PyList_GET_ITEM(
+            h->source_traceback, PyList_GET_SIZE(h->source_traceback) - 1);
+        PyObject *fn = PySequence_GetItem(frame, 0);
+        PyObject *ln = fn ? PySequence_GetItem(frame, 1) : NULL;
+        PyObject *s = ln ? PyUnicode_FromFormat("created at %S:%S", fn, ln)
+                         : NULL;
+        Py_XDECREF(fn);
+        Py_XDECREF(ln);
+        if (s == NULL || PyList_Append(info, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+    if (PyObject_TypeCheck(h, handle_state(h)->TimerHandleType)) {
+        PyObject *s = PyUnicode_FromFormat(
+            "when=%S", ((TimerHandleObject *)h)->when);
+        if (s == NULL || PyList_Insert(info, h->cancelled ? 2 : 1, s) < 0) {
+            Py_XDECREF(s);
+            goto fail;
+        }
+        Py_DECREF(s);
+    }
+    return info;
+fail:
+    Py_DECREF(info);
+    return NULL;
+}
+
+PyObject *
+handle_format(HandleObject *h)
+{
+    if (h->repr != NULL) {
+        return Py_NewRef(h->repr);
+    }
+    PyObject *info = handle_repr_info(h);
+    if (info == NULL) {
+        return NULL;
+    }
+    PyObject *sep = PyUnicode_FromString(" ");
+    PyObject *joined = sep ? PyUnicode_Join(sep, info) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(info);
+    if (joined == NULL) {
+        return NULL;
+    }
+    PyObject *res = PyUnicode_FromFormat("<%U>", joined);
+    Py_DECREF(joined);
+    return res;
+}
+
+static PyObject *
+Handle_repr(HandleObject *h)
+{
+    return handle_format(h);
+}
+
+static int
+Handle_traverse(HandleObject *h, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(h));
+    Py_VISIT(h->callback);
+    Py_VISIT(h->args);
+    Py_VISIT(h->context);
+    Py_VISIT(h->loop);
+    Py_VISIT(h->source_traceback);
+    Py_VISIT(h->repr);
+    if (Py_TYPE(h)->tp_basicsize == sizeof(TimerHandleObject)) {
+        Py_VISIT(((TimerHandleObject *)h)->when);
+    }
+    return 0;
+}
+
+static int
+Handle_clear(HandleObject *h)
+{
+    Py_CLEAR(h->callback);
+    Py_CLEAR(h->args);
+    Py_CLEAR(h->context);
+    Py_CLEAR(h->loop);
+    Py_CLEAR(h->source_traceback);
+    Py_CLEAR(h->repr);
+    if (Py_TYPE(h)->tp_basicsize == sizeof(TimerHandleObject)) {
+        Py_CLEAR(((TimerHandleObject *)h)->when);
+    }
+    return 0;
+}
+
+static void
+Handle_dealloc(HandleObject *h)
+{
+    PyTypeObject *tp = Py_TYPE(h);
+    PyObject_GC_UnTrack(h);
+    if (h->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)h);
+    }
+    /* A linked timer is owned by the heap, so it cannot be dying here. */
+    Handle_clear(h);
+    tp->tp_free(h);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Handle_cancel(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    handle_cancel(h);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Handle_cancelled(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(h->cancelled);
+}
+
+static PyObject *
+Handle_get_context(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(h->context ? h->context : Py_None);
+}
+
+static PyObject *
+Handle__run(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    if (handle_run(h) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+TimerHandle_when(TimerHandleObject *t, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(t->when);
+}
+
+static PyObject *
+Handle_get_callback(HandleObject *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->callback ? h->callback : Py_None);
+}
+
+static PyObject *
+Handle_get_args(HandleObject *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->args ? h->args : Py_None);
+}
+
+static PyObject *
+Handle_get_cancelled(HandleObject *h, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(h->cancelled);
+}
+
+static PyObject *
+Handle_get_source_traceback(HandleObject *h, void *Py_UNUSED(c))
+{
+    return Py_NewRef(h->source_traceback ? h->source_traceback : Py_None);
+}
+
+static int
+Handle_set_source_traceback(HandleObject *h, PyObject *v, void *Py_UNUSED(c))
+{
+    Py_XSETREF(h->source_traceback, v == Py_None ? NULL : Py_XNewRef(v));
+    return 0;
+}
+
+static PyObject *
+TimerHandle_get_scheduled(TimerHandleObject *t, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(el_timer_linked(&t->timer));
+}
+
+static PyObject *
+TimerHandle_richcompare(PyObject *a, PyObject *b, int op)
+{
+    PyTypeObject *tp = ((HandleObject *)a)->loop->st->TimerHandleType;
+    if (!PyObject_TypeCheck(b, tp)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    TimerHandleObject *x = (TimerHandleObject *)a;
+    TimerHandleObject *y = (TimerHandleObject *)b;
+    if (op == Py_LT || op == Py_GT) {
+        return PyObject_RichCompare(x->when, y->when, op);
+    }
+    /* Equality, as asyncio: same deadline, callback, args and state. */
+    int eq = PyObject_RichCompareBool(x->when, y->when, Py_EQ);
+    if (eq > 0) {
+        eq = x->base.cancelled == y->base.cancelled;
+    }
+    if (eq > 0) {
+        PyObject *cx = x->base.callback ? x->base.callback : Py_None;
+        PyObject *cy = y->base.callback ? y->base.callback : Py_None;
+        eq = PyObject_RichCompareBool(cx, cy, Py_EQ);
+    }
+    if (eq > 0) {
+        PyObject *ax = x->base.args ? x->base.args : Py_None;
+        PyObject *ay = y->base.args ? y->base.args : Py_None;
+        eq = PyObject_RichCompareBool(ax, ay, Py_EQ);
+    }
+    if (eq < 0) {
+        return NULL;
+    }
+    switch (op) {
+    case Py_EQ:
+        return PyBool_FromLong(eq);
+    case Py_NE:
+        return PyBool_FromLong(!eq);
+    default: {
+        if (eq) {
+            Py_RETURN_TRUE;
+        }
+        return PyObject_RichCompare(x->when, y->when,
+                                    op == Py_LE ? Py_LT : Py_GT);
+    }
+    }
+}
+
+static Py_hash_t
+TimerHandle_hash(TimerHandleObject *t)
+{
+    return PyObject_Hash(t->when);
+}
+
+static PyObject *
+TimerHandle_cancel(HandleObject *h, PyObject *Py_UNUSED(ignored))
+{
+    handle_cancel(h);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Handle_methods[] = {
+    {"cancel", (PyCFunction)Handle_cancel, METH_NOARGS, NULL},
+    {"cancelled", (PyCFunction)Handle_cancelled, METH_NOARGS, NULL},
+    {"get_context", (PyCFunction)Handle_get_context, METH_NOARGS, NULL},
+    {"_run", (PyCFunction)Handle__run, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Handle_getset[] = {
+    {"_callback", (getter)Handle_get_callback, NULL, NULL, NULL},
+    {"_args", (getter)Handle_get_args, NULL, NULL, NULL},
+    {"_cancelled", (getter)Handle_get_cancelled, NULL, NULL, NULL},
+    {"_source_traceback", (getter)Handle_get_source_traceback,
+     (setter)Handle_set_source_traceback, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Handle_members[] = {
+    {"_loop", EL_T_OBJECT, offsetof(HandleObject, loop), EL_READONLY, NULL},
+    {"_context", EL_T_OBJECT, offsetof(HandleObject, context), EL_READONLY,
+     NULL},
+    {"__weaklistoffset__", EL_T_PYSSIZET,
+     offsetof(HandleObject, weakreflist), EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Handle_slots[] = {
+    {Py_tp_dealloc, Handle_dealloc},
+    {Py_tp_traverse, Handle_traverse},
+    {Py_tp_clear, Handle_clear},
+    {Py_tp_repr, Handle_repr},
+    {Py_tp_methods, Handle_methods},
+    {Py_tp_getset, Handle_getset},
+    {Py_tp_members, Handle_members},
+    {Py_tp_doc, "A callback scheduled on an eloop Loop (asyncio.Handle)."},
+    {0, NULL},
+};
+
+PyType_Spec Handle_spec = {
+    .name = "eloop.Handle",
+    .basicsize = sizeof(HandleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Handle_slots,
+};
+
+static PyMethodDef TimerHandle_methods[] = {
+    {"when", (PyCFunction)TimerHandle_when, METH_NOARGS, NULL},
+    {"cancel", (PyCFunction)TimerHandle_cancel, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef TimerHandle_getset[] = {
+    {"_scheduled", (getter)TimerHandle_get_scheduled, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef TimerHandle_members[] = {
+    {"_when", EL_T_OBJECT, offsetof(TimerHandleObject, when), EL_READONLY,
+     NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot TimerHandle_slots[] = {
+    {Py_tp_dealloc, Handle_dealloc},
+    {Py_tp_traverse, Handle_traverse},
+    {Py_tp_clear, Handle_clear},
+    {Py_tp_methods, TimerHandle_methods},
+    {Py_tp_getset, TimerHandle_getset},
+    {Py_tp_members, TimerHandle_members},
+    {Py_tp_richcompare, TimerHandle_richcompare},
+    {Py_tp_hash, TimerHandle_hash},
+    {Py_tp_doc, "A callback scheduled for a deadline (asyncio.TimerHandle)."},
+    {0, NULL},
+};
+
+PyType_Spec TimerHandle_spec = {
+    .name = "eloop.TimerHandle",
+    .basicsize = sizeof(TimerHandleObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = TimerHandle_slots,
+};

@@ -1,0 +1,1193 @@
+/*
+ * loop.c -- the Loop type: construction, GC, scheduling (call_soon,
+ * call_later, call_at, call_soon_threadsafe) and running (run_forever,
+ * run_until_complete, stop, close).
+ *
+ * One iteration follows asyncio's BaseEventLoop._run_once() exactly: poll
+ * I/O (timeout 0 when callbacks are ready), queue the handles of ready fds,
+ * then the timers that are due, then run exactly the handles that were
+ * queued when the run phase started.  Callbacks added meanwhile wait for the
+ * next iteration, after another poll.
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <math.h>
+#include <unistd.h>
+
+/* asyncio's MAXIMUM_SELECT_TIMEOUT: one day. */
+#define MAX_TIMEOUT_NS (INT64_C(86400) * 1000000000)
+
+int64_t
+loop_when_to_ns(double when)
+{
+    /* NaN deadlines compare false against everything in asyncio's heap, so
+     * a lone NaN timer fires at once; -inf/inf saturate. */
+    if (isnan(when)) {
+        return INT64_MIN;
+    }
+    double ns = when * 1e9;
+    if (ns >= 9.2e18) {
+        return INT64_MAX;
+    }
+    if (ns <= -9.2e18) {
+        return INT64_MIN;
+    }
+    return (int64_t)ns;
+}
+
+/* ---- checks shared by many methods ------------------------------------- */
+
+int
+loop_check_closed(LoopObject *self)
+{
+    if (self->closed) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    return 0;
+}
+
+int
+loop_check_thread(LoopObject *self)
+{
+    if (self->running && self->thread_id != PyThread_get_thread_ident()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Non-thread-safe operation invoked on an event loop "
+                        "other than the current one");
+        return -1;
+    }
+    return 0;
+}
+
+/* Debug-mode validation, as asyncio's _check_callback(). */
+int
+loop_check_callback(LoopObject *self, PyObject *cb, const char *method)
+{
+    eloop_state *st = self->st;
+    int r = 0;
+    PyObject *res = PyObject_CallOneArg(st->iscoroutine, cb);
+    if (res == NULL) {
+        return -1;
+    }
+    r = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    if (r == 0) {
+        res = PyObject_CallOneArg(st->iscoroutinefunction, cb);
+        if (res == NULL) {
+            return -1;
+        }
+        r = PyObject_IsTrue(res);
+        Py_DECREF(res);
+    }
+    if (r < 0) {
+        return -1;
+    }
+    if (r) {
+        PyErr_Format(PyExc_TypeError, "coroutines cannot be used with %s()",
+                     method);
+        return -1;
+    }
+    if (!PyCallable_Check(cb)) {
+        PyErr_Format(PyExc_TypeError,
+                     "a callable object was expected by %s(), got %R",
+                     method, cb);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+loop_now_ns(LoopObject *self, int64_t *now)
+{
+    if (!self->custom_time) {
+        *now = el_now_ns();
+        return 0;
+    }
+    PyObject *t = PyObject_CallMethodNoArgs((PyObject *)self,
+                                            self->st->str_time);
+    if (t == NULL) {
+        return -1;
+    }
+    double d = PyFloat_AsDouble(t);
+    Py_DECREF(t);
+    if (d == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    *now = loop_when_to_ns(d);
+    return 0;
+}
+
+static PyObject *
+loop_time_obj(LoopObject *self)
+{
+    if (self->custom_time) {
+        return PyObject_CallMethodNoArgs((PyObject *)self,
+                                         self->st->str_time);
+    }
+    return PyFloat_FromDouble((double)el_now_ns() * 1e-9);
+}
+
+int
+loop_push_ready(LoopObject *self, HandleObject *h)
+{
+    if (el_ring_push(&self->ready, h) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(h);
+    return 0;
+}
+
+/* ---- argument parsing ---------------------------------------------------- */
+
+/* Accepts only the keyword argument `context`, like asyncio's signatures. */
+static int
+parse_context_kw(PyObject *kwnames, PyObject *const *kwvalues,
+                 const char *method, PyObject **context)
+{
+    *context = NULL;
+    if (kwnames == NULL) {
+        return 0;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        if (!PyUnicode_Check(name)
+            || !PyUnicode_EqualToUTF8Compat(name, "context")) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%S'",
+                         method, name);
+            return -1;
+        }
+        *context = kwvalues[i];
+    }
+    return 0;
+}
+
+static PyObject *
+loop_schedule_soon(LoopObject *self, PyObject *const *args,
+                   Py_ssize_t nargsf, PyObject *kwnames, const char *method,
+                   int threadsafe)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *context;
+    if (nargs < 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing 1 required positional argument: "
+                     "'callback'", method);
+        return NULL;
+    }
+    if (parse_context_kw(kwnames, args + nargs, method, &context) < 0) {
+        return NULL;
+    }
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    if (self->debug) {
+        if (!threadsafe && loop_check_thread(self) < 0) {
+            return NULL;
+        }
+        if (loop_check_callback(self, args[0], method) < 0) {
+            return NULL;
+        }
+    }
+    HandleObject *h = handle_new(self, args[0], args + 1, nargs - 1,
+                                 context);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (loop_push_ready(self, h) < 0) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    /* From the loop's own thread the next poll already has timeout 0. */
+    if (threadsafe && !(self->running
+                        && self->thread_id == PyThread_get_thread_ident())) {
+        el_loop_wakeup(&self->core);
+    }
+    return (PyObject *)h;
+}
+
+static PyObject *
+loop_call_soon(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
+               PyObject *kwnames)
+{
+    return loop_schedule_soon(self, args, nargsf, kwnames, "call_soon", 0);
+}
+
+PyObject *
+loop_call_soon_threadsafe(LoopObject *self, PyObject *const *args,
+                          Py_ssize_t nargsf, PyObject *kwnames)
+{
+    return loop_schedule_soon(self, args, nargsf, kwnames,
+                              "call_soon_threadsafe", 1);
+}
+
+static PyObject *
+loop_schedule_at(LoopObject *self, PyObject *when, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *context)
+{
+    double w = PyFloat_AsDouble(when);
+    if (w == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    if (self->debug) {
+        if (loop_check_thread(self) < 0
+            || loop_check_callback(self, args[0], "call_at") < 0) {
+            return NULL;
+        }
+    }
+    TimerHandleObject *t = timer_handle_new(self, when, args[0], args + 1,
+                                            nargs - 1, context);
+    if (t == NULL) {
+        return NULL;
+    }
+    if (el_heap_push(&self->core.timers, &t->timer,
+                     loop_when_to_ns(w)) < 0) {
+        Py_DECREF(t);
+        return PyErr_NoMemory();
+    }
+    Py_INCREF(t);   /* the heap's reference */
+    return (PyObject *)t;
+}
+
+static PyObject *
+loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
+             PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *context;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call_at() missing required positional arguments: "
+                        "'when' and 'callback'");
+        return NULL;
+    }
+    if (parse_context_kw(kwnames, args + nargs, "call_at", &context) < 0) {
+        return NULL;
+    }
+    if (args[0] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "when cannot be None");
+        return NULL;
+    }
+    return loop_schedule_at(self, args[0], args + 1, nargs - 1, context);
+}
+
+static PyObject *
+loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
+                PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *context, *when;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "call_later() missing required positional "
+                        "arguments: 'delay' and 'callback'");
+        return NULL;
+    }
+    if (parse_context_kw(kwnames, args + nargs, "call_later",
+                         &context) < 0) {
+        return NULL;
+    }
+    PyObject *delay = args[0];
+    if (delay == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "delay must not be None");
+        return NULL;
+    }
+    if (!self->custom_time && PyFloat_CheckExact(delay)) {
+        /* The same double arithmetic as asyncio's self.time() + delay. */
+        when = PyFloat_FromDouble((double)el_now_ns() * 1e-9
+                                  + PyFloat_AS_DOUBLE(delay));
+    }
+    else {
+        PyObject *now = loop_time_obj(self);
+        if (now == NULL) {
+            return NULL;
+        }
+        when = PyNumber_Add(now, delay);
+        Py_DECREF(now);
+    }
+    if (when == NULL) {
+        return NULL;
+    }
+    PyObject *res = loop_schedule_at(self, when, args + 1, nargs - 1,
+                                     context);
+    Py_DECREF(when);
+    return res;
+}
+
+static PyObject *
+loop_time(LoopObject *Py_UNUSED(self), PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble((double)el_now_ns() * 1e-9);
+}
+
+/* ---- one iteration -------------------------------------------------------- */
+
+static int
+run_handle_debug(LoopObject *self, HandleObject *h)
+{
+    PyObject *t0 = NULL, *t1 = NULL;
+    Py_XSETREF(self->current_handle, Py_NewRef((PyObject *)h));
+    t0 = loop_time_obj(self);
+    int rc = t0 ? handle_run(h) : -1;
+    if (rc == 0) {
+        t1 = loop_time_obj(self);
+        rc = t1 ? 0 : -1;
+    }
+    Py_CLEAR(self->current_handle);
+    if (rc == 0) {
+        double dt = PyFloat_AsDouble(t1) - PyFloat_AsDouble(t0);
+        if (PyErr_Occurred()) {
+            rc = -1;
+        }
+        else if (dt >= self->slow_callback_duration) {
+            /* asyncio's _format_handle(): a Task's step shows the task. */
+            PyObject *desc = NULL;
+            PyObject *cb = h->callback;
+            PyObject *owner = cb ? PyObject_GetAttrString(cb, "__self__")
+                                 : NULL;
+            if (owner == NULL) {
+                PyErr_Clear();
+            }
+            else if (PyObject_IsInstance(owner, self->st->Task) == 1) {
+                desc = PyObject_Repr(owner);
+            }
+            PyErr_Clear();
+            Py_XDECREF(owner);
+            if (desc == NULL) {
+                desc = PyObject_Str((PyObject *)h);
+            }
+            PyObject *r = desc ? PyObject_CallMethod(
+                self->st->logger, "warning", "sOd",
+                "Executing %s took %.3f seconds", desc, dt) : NULL;
+            Py_XDECREF(desc);
+            if (r == NULL) {
+                rc = -1;
+            }
+            Py_XDECREF(r);
+        }
+    }
+    Py_XDECREF(t0);
+    Py_XDECREF(t1);
+    return rc;
+}
+
+static int
+loop_run_once(LoopObject *self)
+{
+    int64_t timeout = -1, now;
+    el_timer_t *t;
+
+    if (el_ring_len(&self->ready) || self->stopping) {
+        timeout = 0;
+    }
+    else if ((t = el_heap_min(&self->core.timers)) != NULL) {
+        if (loop_now_ns(self, &now) < 0) {
+            return -1;
+        }
+        timeout = t->when <= now ? 0 : t->when - now;
+        if (timeout > MAX_TIMEOUT_NS) {
+            timeout = MAX_TIMEOUT_NS;
+        }
+    }
+
+    int n;
+    if (timeout == 0) {
+        n = el_loop_wait(&self->core, 0);
+    }
+    else {
+        Py_BEGIN_ALLOW_THREADS
+        n = el_loop_wait(&self->core, timeout);
+        Py_END_ALLOW_THREADS
+    }
+    if (n == -EINTR) {
+        /* PEP 475: run Python signal handlers; they may raise. */
+        if (PyErr_CheckSignals() < 0) {
+            return -1;
+        }
+    }
+    else if (n < 0) {
+        errno = -n;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    else if (n > 0) {
+        el_loop_dispatch(&self->core);
+    }
+    if (self->nomem) {
+        self->nomem = 0;
+        PyErr_NoMemory();
+        return -1;
+    }
+
+    if (el_heap_min(&self->core.timers) != NULL) {
+        if (loop_now_ns(self, &now) < 0) {
+            return -1;
+        }
+        while ((t = el_heap_min(&self->core.timers)) != NULL
+               && t->when <= now) {
+            el_heap_pop(&self->core.timers);
+            TimerHandleObject *th = el_container_of(t, TimerHandleObject,
+                                                    timer);
+            /* The heap's reference moves to the ready ring. */
+            if (el_ring_push(&self->ready, th) < 0) {
+                Py_DECREF(th);
+                PyErr_NoMemory();
+                return -1;
+            }
+        }
+    }
+
+    size_t ntodo = el_ring_len(&self->ready);
+    for (size_t i = 0; i < ntodo; i++) {
+        HandleObject *h = el_ring_pop(&self->ready);
+        int rc = 0;
+        if (!h->cancelled) {
+            rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
+        }
+        Py_DECREF(h);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *
+loop__run_once(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (loop_run_once(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- running ---------------------------------------------------------------- */
+
+static int
+loop_check_running(LoopObject *self)
+{
+    if (self->running) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "This event loop is already running");
+        return -1;
+    }
+    PyObject *cur = PyObject_CallNoArgs(self->st->get_running_loop);
+    if (cur == NULL) {
+        return -1;
+    }
+    int busy = cur != Py_None;
+    Py_DECREF(cur);
+    if (busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot run the event loop while another loop is "
+                        "running");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+loop_set_origin_tracking(LoopObject *self, int enabled)
+{
+    if (!enabled == !self->origin_tracking) {
+        return 0;
+    }
+    PyObject *r;
+    if (enabled) {
+        r = PyObject_CallMethod(self->st->sys,
+                                "get_coroutine_origin_tracking_depth", NULL);
+        if (r == NULL) {
+            return -1;
+        }
+        self->origin_saved_depth = (int)PyLong_AsLong(r);
+        Py_DECREF(r);
+        /* asyncio.constants.DEBUG_STACK_DEPTH */
+        r = PyObject_CallMethod(self->st->sys,
+                                "set_coroutine_origin_tracking_depth", "i",
+                                10);
+    }
+    else {
+        r = PyObject_CallMethod(self->st->sys,
+                                "set_coroutine_origin_tracking_depth", "i",
+                                self->origin_saved_depth);
+    }
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    self->origin_tracking = (char)(enabled != 0);
+    return 0;
+}
+
+static PyObject *
+loop__set_coroutine_origin_tracking(LoopObject *self, PyObject *arg)
+{
+    int enabled = PyObject_IsTrue(arg);
+    if (enabled < 0 || loop_set_origin_tracking(self, enabled) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    eloop_state *st = self->st;
+    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+        return NULL;
+    }
+    if (loop_set_origin_tracking(self, self->debug) < 0) {
+        return NULL;
+    }
+    PyObject *old_hooks = PyObject_CallMethod(st->sys, "get_asyncgen_hooks",
+                                              NULL);
+    if (old_hooks == NULL) {
+        return NULL;
+    }
+    int failed = 0;
+    self->thread_id = PyThread_get_thread_ident();
+    self->running = 1;
+    PyObject *firstiter = PyObject_GetAttrString(
+        (PyObject *)self, "_asyncgen_firstiter_hook");
+    PyObject *finalizer = firstiter ? PyObject_GetAttrString(
+        (PyObject *)self, "_asyncgen_finalizer_hook") : NULL;
+    PyObject *r = NULL;
+    if (finalizer != NULL) {
+        PyObject *setter = PyObject_GetAttrString(st->sys,
+                                                  "set_asyncgen_hooks");
+        PyObject *kw = setter ? Py_BuildValue("{sOsO}", "firstiter",
+                                              firstiter, "finalizer",
+                                              finalizer) : NULL;
+        PyObject *noargs = kw ? PyTuple_New(0) : NULL;
+        r = noargs ? PyObject_Call(setter, noargs, kw) : NULL;
+        Py_XDECREF(noargs);
+        Py_XDECREF(kw);
+        Py_XDECREF(setter);
+    }
+    Py_XDECREF(firstiter);
+    Py_XDECREF(finalizer);
+    if (r == NULL) {
+        failed = 1;
+    }
+    Py_XDECREF(r);
+    if (!failed) {
+        r = PyObject_CallOneArg(st->set_running_loop, (PyObject *)self);
+        failed = r == NULL;
+        Py_XDECREF(r);
+    }
+    while (!failed) {
+        if (loop_run_once(self) < 0) {
+            failed = 1;
+            break;
+        }
+        if (self->stopping) {
+            break;
+        }
+    }
+    /* The `finally:` of asyncio's run_forever(); keep the first error. */
+    PyObject *exc = el_fetch_exc();
+    self->stopping = 0;
+    self->running = 0;
+    self->thread_id = 0;
+    r = PyObject_CallOneArg(st->set_running_loop, Py_None);
+    Py_XDECREF(r);
+    if (loop_set_origin_tracking(self, 0) < 0) {
+        r = NULL;
+    }
+    PyObject *r2 = PyObject_CallMethod(st->sys, "set_asyncgen_hooks", "O",
+                                       old_hooks);
+    Py_XDECREF(r2);
+    Py_DECREF(old_hooks);
+    if (exc != NULL) {
+        PyErr_Clear();
+        el_restore_exc(exc);
+        return NULL;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The done-callback of run_until_complete() (module-level, see module.c). */
+PyObject *
+eloop_run_until_complete_cb(PyObject *Py_UNUSED(mod), PyObject *fut)
+{
+    PyObject *r = PyObject_CallMethod(fut, "cancelled", NULL);
+    if (r == NULL) {
+        return NULL;
+    }
+    int cancelled = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (cancelled < 0) {
+        return NULL;
+    }
+    if (!cancelled) {
+        PyObject *exc = PyObject_CallMethod(fut, "exception", NULL);
+        if (exc == NULL) {
+            return NULL;
+        }
+        /* run_forever() already finished for these; don't stop again. */
+        int fatal = PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)
+                    || PyErr_GivenExceptionMatches(exc,
+                                                   PyExc_KeyboardInterrupt);
+        Py_DECREF(exc);
+        if (fatal) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *loop = PyObject_CallMethod(fut, "get_loop", NULL);
+    if (loop == NULL) {
+        return NULL;
+    }
+    r = PyObject_CallMethod(loop, "stop", NULL);
+    Py_DECREF(loop);
+    return r;
+}
+
+static PyObject *
+loop_run_until_complete(LoopObject *self, PyObject *future)
+{
+    eloop_state *st = self->st;
+    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+        return NULL;
+    }
+    /* asyncio.isfuture(): a _asyncio_future_blocking attribute that is set. */
+    int new_task = 1;
+    PyObject *blocking = PyObject_GetAttrString(
+        (PyObject *)Py_TYPE(future), "_asyncio_future_blocking");
+    if (blocking == NULL) {
+        PyErr_Clear();
+    }
+    else {
+        Py_DECREF(blocking);
+        blocking = PyObject_GetAttrString(future, "_asyncio_future_blocking");
+        if (blocking == NULL) {
+            PyErr_Clear();
+        }
+        else {
+            new_task = blocking == Py_None;
+            Py_DECREF(blocking);
+        }
+    }
+    PyObject *kw = Py_BuildValue("{sO}", "loop", (PyObject *)self);
+    PyObject *a = kw ? PyTuple_Pack(1, future) : NULL;
+    PyObject *fut = a ? PyObject_Call(st->ensure_future, a, kw) : NULL;
+    Py_XDECREF(a);
+    Py_XDECREF(kw);
+    if (fut == NULL) {
+        return NULL;
+    }
+    if (new_task && PyObject_SetAttrString(fut, "_log_destroy_pending",
+                                           Py_False) < 0) {
+        goto fail;
+    }
+    PyObject *r = PyObject_CallMethod(fut, "add_done_callback", "O",
+                                      st->run_until_complete_cb);
+    if (r == NULL) {
+        goto fail;
+    }
+    Py_DECREF(r);
+    r = loop_run_forever(self, NULL);
+    if (r == NULL) {
+        PyObject *exc = el_fetch_exc();
+        if (new_task) {
+            /* Mark the exception retrieved: it is being raised here. */
+            PyObject *d = PyObject_CallMethod(fut, "done", NULL);
+            PyObject *c = d == Py_True ? PyObject_CallMethod(
+                fut, "cancelled", NULL) : NULL;
+            if (c == Py_False) {
+                PyObject *e = PyObject_CallMethod(fut, "exception", NULL);
+                Py_XDECREF(e);
+            }
+            Py_XDECREF(d);
+            Py_XDECREF(c);
+            PyErr_Clear();
+        }
+        r = PyObject_CallMethod(fut, "remove_done_callback", "O",
+                                st->run_until_complete_cb);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        el_restore_exc(exc);
+        goto fail;
+    }
+    Py_DECREF(r);
+    r = PyObject_CallMethod(fut, "remove_done_callback", "O",
+                            st->run_until_complete_cb);
+    if (r == NULL) {
+        goto fail;
+    }
+    Py_DECREF(r);
+    r = PyObject_CallMethod(fut, "done", NULL);
+    if (r == NULL) {
+        goto fail;
+    }
+    int done = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (done <= 0) {
+        if (done == 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Event loop stopped before Future completed.");
+        }
+        goto fail;
+    }
+    r = PyObject_CallMethod(fut, "result", NULL);
+    Py_DECREF(fut);
+    return r;
+fail:
+    Py_DECREF(fut);
+    return NULL;
+}
+
+static PyObject *
+loop_stop(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->stopping = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+loop_is_running(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->running);
+}
+
+static PyObject *
+loop_is_closed(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->closed);
+}
+
+/* Drops every reference the reactor holds: ready handles, armed timers,
+ * watcher handles.  Used by close() and tp_clear. */
+static void
+loop_clear_reactor(LoopObject *self)
+{
+    while (el_ring_len(&self->ready)) {
+        PyObject *h = el_ring_pop(&self->ready);
+        Py_DECREF(h);
+    }
+    el_timer_t *t;
+    while ((t = el_heap_pop(&self->core.timers)) != NULL) {
+        Py_DECREF(el_container_of(t, TimerHandleObject, timer));
+    }
+    loop_io_clear(self);
+}
+
+static PyObject *
+loop_close(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->running) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot close a running event loop");
+        return NULL;
+    }
+    if (self->closed) {
+        Py_RETURN_NONE;
+    }
+    if (self->debug) {
+        PyObject *r = PyObject_CallMethod(self->st->logger, "debug", "sO",
+                                          "Close %r", (PyObject *)self);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    self->closed = 1;
+    loop_clear_reactor(self);
+    self->executor_shutdown_called = 1;
+    PyObject *executor = self->default_executor;
+    self->default_executor = NULL;
+    if (executor != NULL) {
+        PyObject *r = PyObject_CallMethod(executor, "shutdown", "O",
+                                          Py_False);
+        Py_DECREF(executor);
+        if (r == NULL) {
+            return NULL;
+        }
+        Py_DECREF(r);
+    }
+    loop_signals_close(self);
+    if (self->core_ready) {
+        self->core_ready = 0;
+        el_loop_close(&self->core);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+loop_get_debug(LoopObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->debug);
+}
+
+static PyObject *
+loop_set_debug(LoopObject *self, PyObject *arg)
+{
+    int enabled = PyObject_IsTrue(arg);
+    if (enabled < 0) {
+        return NULL;
+    }
+    self->debug = (char)enabled;
+    if (self->running) {
+        PyObject *meth = PyObject_GetAttrString(
+            (PyObject *)self, "_set_coroutine_origin_tracking");
+        if (meth == NULL) {
+            return NULL;
+        }
+        PyObject *args[2] = {meth, enabled ? Py_True : Py_False};
+        PyObject *h = loop_call_soon_threadsafe(self, args, 2, NULL);
+        Py_DECREF(meth);
+        if (h == NULL) {
+            return NULL;
+        }
+        Py_DECREF(h);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Loop_repr(LoopObject *self)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(self));
+    if (name == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat(
+        "<%U running=%s closed=%s debug=%s>", name,
+        self->running ? "True" : "False", self->closed ? "True" : "False",
+        self->debug ? "True" : "False");
+    Py_DECREF(name);
+    return r;
+}
+
+/* ---- construction and GC -------------------------------------------------------- */
+
+static void Loop_dealloc(LoopObject *self);
+
+/* Drops a half-built loop without the unclosed-loop warning. */
+static PyObject *
+loop_new_fail(LoopObject *self)
+{
+    self->closed = 1;
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyObject *
+Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
+         PyObject *Py_UNUSED(kwds))
+{
+    LoopObject *self = (LoopObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    /* The module is reachable from any subclass through the MRO. */
+    PyObject *mod = NULL;
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if ((base->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            && base->tp_dealloc == (destructor)Loop_dealloc) {
+            mod = PyType_GetModule(base);
+            if (mod != NULL) {
+                break;
+            }
+            PyErr_Clear();
+        }
+    }
+    if (mod == NULL) {
+        PyErr_SetString(PyExc_TypeError, "eloop: cannot find module state");
+        return loop_new_fail(self);
+    }
+    self->st = PyModule_GetState(mod);
+    self->sig_rfd = self->sig_wfd = -1;
+    self->slow_callback_duration = 0.1;
+    el_ring_init(&self->ready);
+    int err = el_loop_init(&self->core);
+    if (err < 0) {
+        errno = -err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return loop_new_fail(self);
+    }
+    self->core_ready = 1;
+
+    eloop_state *st = self->st;
+    self->signal_handlers = PyDict_New();
+    self->asyncgens = self->signal_handlers ? PyObject_CallNoArgs(
+        st->WeakSet) : NULL;
+    if (self->asyncgens == NULL) {
+        return loop_new_fail(self);
+    }
+    PyObject *mine = PyObject_GetAttr((PyObject *)type, st->str_time);
+    PyObject *ours = mine ? PyObject_GetAttr((PyObject *)st->LoopType,
+                                             st->str_time) : NULL;
+    if (ours == NULL) {
+        Py_XDECREF(mine);
+        return loop_new_fail(self);
+    }
+    self->custom_time = mine != ours;
+    Py_DECREF(mine);
+    Py_DECREF(ours);
+    /* asyncio.coroutines._is_debug_mode() */
+    PyObject *flags = PyObject_GetAttrString(st->sys, "flags");
+    PyObject *dev = flags ? PyObject_GetAttrString(flags, "dev_mode") : NULL;
+    PyObject *ign = dev ? PyObject_GetAttrString(flags, "ignore_environment")
+                        : NULL;
+    Py_XDECREF(flags);
+    if (ign == NULL) {
+        Py_XDECREF(dev);
+        return loop_new_fail(self);
+    }
+    const char *env = getenv("PYTHONASYNCIODEBUG");
+    self->debug = (char)(PyObject_IsTrue(dev) == 1
+                         || (PyObject_IsTrue(ign) == 0 && env && *env));
+    Py_DECREF(dev);
+    Py_DECREF(ign);
+    return (PyObject *)self;
+}
+
+static int
+Loop_init(LoopObject *Py_UNUSED(self), PyObject *args, PyObject *kwds)
+{
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Loop() takes no arguments");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+Loop_traverse(LoopObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    for (size_t i = 0; i < el_ring_len(&self->ready); i++) {
+        Py_VISIT((PyObject *)el_ring_at(&self->ready, i));
+    }
+    el_heap_t *heap = &self->core.timers;
+    for (size_t i = 0; i < heap->len; i++) {
+        Py_VISIT((PyObject *)el_container_of(heap->nodes[i],
+                                             TimerHandleObject, timer));
+    }
+    int r = loop_io_traverse(self, visit, arg);
+    if (r) {
+        return r;
+    }
+    Py_VISIT(self->exception_handler);
+    Py_VISIT(self->task_factory);
+    Py_VISIT(self->default_executor);
+    Py_VISIT(self->asyncgens);
+    Py_VISIT(self->signal_handlers);
+    Py_VISIT(self->current_handle);
+    return 0;
+}
+
+static int
+Loop_clear(LoopObject *self)
+{
+    loop_clear_reactor(self);
+    Py_CLEAR(self->exception_handler);
+    Py_CLEAR(self->task_factory);
+    Py_CLEAR(self->default_executor);
+    Py_CLEAR(self->asyncgens);
+    Py_CLEAR(self->signal_handlers);
+    Py_CLEAR(self->current_handle);
+    return 0;
+}
+
+static void
+Loop_finalize(LoopObject *self)
+{
+    if (self->closed || self->st == NULL) {
+        return;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_ResourceWarning((PyObject *)self, 1,
+                              "unclosed event loop %R", self) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    if (!self->running) {
+        PyObject *r = PyObject_CallMethod((PyObject *)self, "close", NULL);
+        if (r == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(r);
+    }
+    el_restore_exc(exc);
+}
+
+static void
+Loop_dealloc(LoopObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return;     /* resurrected */
+    }
+    PyObject_GC_UnTrack(self);
+    Loop_clear(self);
+    loop_signals_close(self);
+    if (self->core_ready) {
+        self->core_ready = 0;
+        el_loop_close(&self->core);
+    }
+    el_ring_free(&self->ready);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+static PyObject *
+Loop_get_thread_id(LoopObject *self, void *Py_UNUSED(c))
+{
+    if (!self->running) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLong(self->thread_id);
+}
+
+static PyObject *
+Loop_get_flag(LoopObject *self, void *c)
+{
+    return PyBool_FromLong(*((char *)self + (Py_ssize_t)c));
+}
+
+static int
+Loop_set_flag(LoopObject *self, PyObject *v, void *c)
+{
+    int b = v ? PyObject_IsTrue(v) : 0;
+    if (b < 0) {
+        return -1;
+    }
+    *((char *)self + (Py_ssize_t)c) = (char)b;
+    return 0;
+}
+
+static PyObject *
+Loop_get_backend(LoopObject *self, void *Py_UNUSED(c))
+{
+    if (!self->core_ready) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(el_loop_backend_name(&self->core));
+}
+
+#define FLAG(name, field)                                                   \
+    {name, (getter)Loop_get_flag, (setter)Loop_set_flag, NULL,              \
+     (void *)offsetof(LoopObject, field)}
+
+static PyGetSetDef Loop_getset[] = {
+    {"_thread_id", (getter)Loop_get_thread_id, NULL, NULL, NULL},
+    {"_backend", (getter)Loop_get_backend, NULL,
+     "Name of the poller backend in use.", NULL},
+    FLAG("_closed", closed),
+    FLAG("_stopping", stopping),
+    FLAG("_debug", debug),
+    FLAG("_asyncgens_shutdown_called", asyncgens_shutdown_called),
+    FLAG("_executor_shutdown_called", executor_shutdown_called),
+    FLAG("_coroutine_origin_tracking_enabled", origin_tracking),
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Loop_members[] = {
+    {"slow_callback_duration", EL_T_DOUBLE,
+     offsetof(LoopObject, slow_callback_duration), 0, NULL},
+    {"_default_executor", EL_T_OBJECT,
+     offsetof(LoopObject, default_executor), 0, NULL},
+    {"_exception_handler", EL_T_OBJECT,
+     offsetof(LoopObject, exception_handler), EL_READONLY, NULL},
+    {"_task_factory", EL_T_OBJECT, offsetof(LoopObject, task_factory),
+     EL_READONLY, NULL},
+    {"_asyncgens", EL_T_OBJECT, offsetof(LoopObject, asyncgens),
+     EL_READONLY, NULL},
+    {"_signal_handlers", EL_T_OBJECT, offsetof(LoopObject, signal_handlers),
+     EL_READONLY, NULL},
+    {"_current_handle", EL_T_OBJECT, offsetof(LoopObject, current_handle),
+     EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+
+#define FASTKW(name, fn) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL | METH_KEYWORDS, NULL}
+#define FAST(name, fn) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_FASTCALL, NULL}
+
+static PyMethodDef Loop_methods[] = {
+    FASTKW("call_soon", loop_call_soon),
+    FASTKW("call_soon_threadsafe", loop_call_soon_threadsafe),
+    FASTKW("call_later", loop_call_later),
+    FASTKW("call_at", loop_call_at),
+    {"time", (PyCFunction)loop_time, METH_NOARGS, NULL},
+    {"run_forever", (PyCFunction)loop_run_forever, METH_NOARGS, NULL},
+    {"run_until_complete", (PyCFunction)loop_run_until_complete, METH_O,
+     NULL},
+    {"_run_once", (PyCFunction)loop__run_once, METH_NOARGS, NULL},
+    {"stop", (PyCFunction)loop_stop, METH_NOARGS, NULL},
+    {"close", (PyCFunction)loop_close, METH_NOARGS, NULL},
+    {"is_running", (PyCFunction)loop_is_running, METH_NOARGS, NULL},
+    {"is_closed", (PyCFunction)loop_is_closed, METH_NOARGS, NULL},
+    {"get_debug", (PyCFunction)loop_get_debug, METH_NOARGS, NULL},
+    {"set_debug", (PyCFunction)loop_set_debug, METH_O, NULL},
+    {"_set_coroutine_origin_tracking",
+     (PyCFunction)loop__set_coroutine_origin_tracking, METH_O, NULL},
+    FAST("add_reader", loop_add_reader),
+    FAST("add_writer", loop_add_writer),
+    {"remove_reader", (PyCFunction)loop_remove_reader, METH_O, NULL},
+    {"remove_writer", (PyCFunction)loop_remove_writer, METH_O, NULL},
+    FAST("add_signal_handler", loop_add_signal_handler),
+    {"remove_signal_handler", (PyCFunction)loop_remove_signal_handler,
+     METH_O, NULL},
+    {"call_exception_handler",
+     (PyCFunction)loop_call_exception_handler_meth, METH_O, NULL},
+    {"default_exception_handler",
+     (PyCFunction)loop_default_exception_handler, METH_O, NULL},
+    {"set_exception_handler", (PyCFunction)loop_set_exception_handler,
+     METH_O, NULL},
+    {"get_exception_handler", (PyCFunction)loop_get_exception_handler,
+     METH_NOARGS, NULL},
+    {"create_future", (PyCFunction)loop_create_future, METH_NOARGS, NULL},
+    FASTKW("create_task", loop_create_task),
+    {"set_task_factory", (PyCFunction)loop_set_task_factory, METH_O, NULL},
+    {"get_task_factory", (PyCFunction)loop_get_task_factory, METH_NOARGS,
+     NULL},
+    FAST("run_in_executor", loop_run_in_executor),
+    {"set_default_executor", (PyCFunction)loop_set_default_executor, METH_O,
+     NULL},
+    {"_asyncgen_firstiter_hook", (PyCFunction)loop_asyncgen_firstiter_hook,
+     METH_O, NULL},
+    {"_asyncgen_finalizer_hook", (PyCFunction)loop_asyncgen_finalizer_hook,
+     METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Loop_slots[] = {
+    {Py_tp_new, Loop_new},
+    {Py_tp_init, Loop_init},
+    {Py_tp_dealloc, Loop_dealloc},
+    {Py_tp_finalize, Loop_finalize},
+    {Py_tp_traverse, Loop_traverse},
+    {Py_tp_clear, Loop_clear},
+    {Py_tp_repr, Loop_repr},
+    {Py_tp_methods, Loop_methods},
+    {Py_tp_getset, Loop_getset},
+    {Py_tp_members, Loop_members},
+    {Py_tp_doc, "The C base of eloop.Loop."},
+    {0, NULL},
+};
+
+PyType_Spec Loop_spec = {
+    .name = "eloop._eloop.Loop",
+    .basicsize = sizeof(LoopObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE,
+    .slots = Loop_slots,
+};

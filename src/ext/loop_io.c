@@ -1,0 +1,579 @@
+/*
+ * loop_io.c -- add_reader()/add_writer() watchers and Unix signal handlers.
+ *
+ * A watched fd owns one FdWatch: the core watcher plus the reader and writer
+ * handles asyncio keeps as selector key data.  Readiness only queues those
+ * handles on the ready ring; they run in the callback phase of the same
+ * iteration, exactly as asyncio's _process_events() + _run_once().
+ */
+#include "state.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents);
+
+/* fd from an int or an object with fileno(), with asyncio's errors. */
+static int
+fileobj_to_fd(PyObject *obj, int *fd)
+{
+    long v;
+    if (PyLong_Check(obj)) {
+        v = PyLong_AsLong(obj);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    else {
+        PyObject *r = PyObject_CallMethod(obj, "fileno", NULL);
+        PyObject *i = r ? PyNumber_Index(r) : NULL;
+        Py_XDECREF(r);
+        if (i == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_AttributeError)
+                || PyErr_ExceptionMatches(PyExc_TypeError)
+                || PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_ValueError, "Invalid file object: %R",
+                             obj);
+            }
+            return -1;
+        }
+        v = PyLong_AsLong(i);
+        Py_DECREF(i);
+        if (v == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if (v < 0 || v > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", v);
+        return -1;
+    }
+    *fd = (int)v;
+    return 0;
+}
+
+static FdWatch *
+fdwatch_lookup(LoopObject *self, int fd)
+{
+    if (!self->core_ready) {
+        return NULL;
+    }
+    el_io_t *io = el_io_lookup(&self->core, fd);
+    if (io == NULL || io->cb != fdwatch_cb) {
+        return NULL;
+    }
+    return el_container_of(io, FdWatch, io);
+}
+
+static PyObject *
+fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
+            unsigned which, const char *method)
+{
+    int fd;
+    if (nargs < 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing required positional arguments: 'fd' and "
+                     "'callback'", method);
+        return NULL;
+    }
+    if (!PyLong_Check(args[0]) && fileobj_to_fd(args[0], &fd) < 0) {
+        return NULL;
+    }
+    if (loop_check_closed(self) < 0 || fileobj_to_fd(args[0], &fd) < 0) {
+        return NULL;
+    }
+    HandleObject *h = handle_new(self, args[1], args + 2, nargs - 2, NULL);
+    if (h == NULL) {
+        return NULL;
+    }
+    FdWatch *w = fdwatch_lookup(self, fd);
+    int fresh = w == NULL;
+    if (fresh) {
+        if (el_io_lookup(&self->core, fd) != NULL) {
+            Py_DECREF(h);
+            PyErr_Format(PyExc_RuntimeError,
+                         "File descriptor %d is used by transport", fd);
+            return NULL;
+        }
+        w = PyMem_Calloc(1, sizeof(*w));
+        if (w == NULL) {
+            Py_DECREF(h);
+            return PyErr_NoMemory();
+        }
+        el_io_init(&w->io, fd, fdwatch_cb);
+    }
+    int err = el_io_set(&self->core, &w->io, w->io.mask | which);
+    if (err < 0) {
+        if (fresh) {
+            PyMem_Free(w);
+        }
+        Py_DECREF(h);
+        errno = -err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject **slot = which == EL_READABLE ? &w->reader : &w->writer;
+    PyObject *old = *slot;
+    *slot = (PyObject *)h;
+    if (old != NULL) {
+        handle_cancel((HandleObject *)old);
+        Py_DECREF(old);
+    }
+    Py_RETURN_NONE;
+}
+
+/* Returns 1 if a handle was removed, 0 if none was set, -1 on error. */
+static int
+fdwatch_remove(LoopObject *self, int fd, unsigned which)
+{
+    FdWatch *w = fdwatch_lookup(self, fd);
+    if (w == NULL) {
+        return 0;
+    }
+    PyObject **slot = which == EL_READABLE ? &w->reader : &w->writer;
+    PyObject *h = *slot;
+    *slot = NULL;
+    unsigned mask = w->io.mask & ~which;
+    /* Narrowing never fails: the kernel update is deferred. */
+    el_io_set(&self->core, &w->io, mask);
+    if (mask == 0) {
+        PyObject *other = which == EL_READABLE ? w->writer : w->reader;
+        PyMem_Free(w);
+        Py_XDECREF(other);
+    }
+    if (h == NULL) {
+        return 0;
+    }
+    handle_cancel((HandleObject *)h);
+    Py_DECREF(h);
+    return 1;
+}
+
+static void
+fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
+{
+    LoopObject *self = el_container_of(core, LoopObject, core);
+    FdWatch *w = el_container_of(io, FdWatch, io);
+    int fd = io->fd;
+    if ((revents & EL_READABLE) && w->reader != NULL) {
+        HandleObject *h = (HandleObject *)w->reader;
+        if (h->cancelled) {
+            fdwatch_remove(self, fd, EL_READABLE);
+        }
+        else if (loop_push_ready(self, h) < 0) {
+            PyErr_Clear();
+            self->nomem = 1;
+        }
+    }
+    /* The watcher may be gone now. */
+    if ((revents & EL_WRITABLE) && fdwatch_lookup(self, fd) == w
+        && w->writer != NULL) {
+        HandleObject *h = (HandleObject *)w->writer;
+        if (h->cancelled) {
+            fdwatch_remove(self, fd, EL_WRITABLE);
+        }
+        else if (loop_push_ready(self, h) < 0) {
+            PyErr_Clear();
+            self->nomem = 1;
+        }
+    }
+}
+
+PyObject *
+loop_add_reader(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return fdwatch_add(self, args, nargs, EL_READABLE, "add_reader");
+}
+
+PyObject *
+loop_add_writer(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return fdwatch_add(self, args, nargs, EL_WRITABLE, "add_writer");
+}
+
+static PyObject *
+fdwatch_remove_meth(LoopObject *self, PyObject *fileobj, unsigned which)
+{
+    int fd;
+    if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj, &fd) < 0) {
+        return NULL;
+    }
+    if (self->closed) {
+        Py_RETURN_FALSE;
+    }
+    if (fileobj_to_fd(fileobj, &fd) < 0) {
+        return NULL;
+    }
+    int r = fdwatch_remove(self, fd, which);
+    if (r < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(r);
+}
+
+PyObject *
+loop_remove_reader(LoopObject *self, PyObject *fileobj)
+{
+    return fdwatch_remove_meth(self, fileobj, EL_READABLE);
+}
+
+PyObject *
+loop_remove_writer(LoopObject *self, PyObject *fileobj)
+{
+    return fdwatch_remove_meth(self, fileobj, EL_WRITABLE);
+}
+
+int
+loop_io_traverse(LoopObject *self, visitproc visit, void *arg)
+{
+    if (!self->core_ready) {
+        return 0;
+    }
+    for (size_t fd = 0; fd < self->core.nfds; fd++) {
+        FdWatch *w = fdwatch_lookup(self, (int)fd);
+        if (w != NULL) {
+            Py_VISIT(w->reader);
+            Py_VISIT(w->writer);
+        }
+    }
+    return 0;
+}
+
+int
+loop_io_clear(LoopObject *self)
+{
+    if (!self->core_ready) {
+        return 0;
+    }
+    for (size_t fd = 0; fd < self->core.nfds; fd++) {
+        FdWatch *w = fdwatch_lookup(self, (int)fd);
+        if (w == NULL) {
+            continue;
+        }
+        el_io_set(&self->core, &w->io, 0);
+        PyObject *r = w->reader, *wr = w->writer;
+        PyMem_Free(w);
+        Py_XDECREF(r);
+        Py_XDECREF(wr);
+    }
+    return 0;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+static int
+check_signal(LoopObject *self, PyObject *sig, int *signum)
+{
+    if (!PyLong_Check(sig)) {
+        PyErr_Format(PyExc_TypeError, "sig must be an int, not %R", sig);
+        return -1;
+    }
+    PyObject *valid = PyObject_CallMethod(self->st->signal, "valid_signals",
+                                          NULL);
+    if (valid == NULL) {
+        return -1;
+    }
+    int ok = PySequence_Contains(valid, sig);
+    Py_DECREF(valid);
+    if (ok < 0) {
+        return -1;
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "invalid signal number %S", sig);
+        return -1;
+    }
+    *signum = (int)PyLong_AsLong(sig);
+    return 0;
+}
+
+static void
+handle_signal(LoopObject *self, int signum)
+{
+    PyObject *key = PyLong_FromLong(signum);
+    if (key == NULL) {
+        PyErr_WriteUnraisable((PyObject *)self);
+        return;
+    }
+    PyObject *h = self->signal_handlers
+                      ? PyDict_GetItemWithError(self->signal_handlers, key)
+                      : NULL;
+    if (h == NULL) {
+        Py_DECREF(key);
+        if (PyErr_Occurred()) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        return;
+    }
+    if (((HandleObject *)h)->cancelled) {
+        PyObject *r = loop_remove_signal_handler(self, key);
+        if (r == NULL) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        Py_XDECREF(r);
+    }
+    else if (loop_push_ready(self, (HandleObject *)h) < 0) {
+        PyErr_Clear();
+        self->nomem = 1;
+    }
+    Py_DECREF(key);
+}
+
+static void
+sig_cb(el_loop_t *core, el_io_t *io, unsigned Py_UNUSED(revents))
+{
+    LoopObject *self = el_container_of(core, LoopObject, core);
+    unsigned char buf[256];
+    for (;;) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != 0) {
+                handle_signal(self, buf[i]);
+            }
+        }
+    }
+}
+
+static int
+ensure_sig_pipe(LoopObject *self)
+{
+    if (self->sig_rfd >= 0) {
+        return 0;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   sv) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    el_io_init(&self->sig_io, sv[0], sig_cb);
+    int err = el_io_set(&self->core, &self->sig_io, EL_READABLE);
+    if (err < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        errno = -err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    self->sig_rfd = sv[0];
+    self->sig_wfd = sv[1];
+    return 0;
+}
+
+static void
+clear_wakeup_fd(LoopObject *self)
+{
+    PyObject *r = PyObject_CallMethod(self->st->signal, "set_wakeup_fd", "i",
+                                      -1);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_ValueError)
+        && !PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_WriteUnraisable((PyObject *)self);
+        return;
+    }
+    PyObject *exc = el_fetch_exc();
+    r = PyObject_CallMethod(self->st->logger, "info", "sO",
+                            "set_wakeup_fd(-1) failed: %s", exc);
+    Py_XDECREF(r);
+    Py_DECREF(exc);
+    PyErr_Clear();
+}
+
+static PyObject *
+cannot_catch(int signum)
+{
+    return PyErr_Format(PyExc_RuntimeError, "sig %d cannot be caught",
+                        signum);
+}
+
+PyObject *
+loop_add_signal_handler(LoopObject *self, PyObject *const *args,
+                        Py_ssize_t nargs)
+{
+    eloop_state *st = self->st;
+    int signum;
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add_signal_handler() missing required positional "
+                        "arguments: 'sig' and 'callback'");
+        return NULL;
+    }
+    PyObject *sig = args[0], *cb = args[1];
+    for (int i = 0; i < 2; i++) {
+        PyObject *r = PyObject_CallOneArg(
+            i ? st->iscoroutinefunction : st->iscoroutine, cb);
+        int yes = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+        if (yes < 0) {
+            return NULL;
+        }
+        if (yes) {
+            PyErr_SetString(PyExc_TypeError,
+                            "coroutines cannot be used with "
+                            "add_signal_handler()");
+            return NULL;
+        }
+    }
+    if (check_signal(self, sig, &signum) < 0 || loop_check_closed(self) < 0
+        || ensure_sig_pipe(self) < 0) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod(st->signal, "set_wakeup_fd", "i",
+                                      self->sig_wfd);
+    if (r == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)
+            || PyErr_ExceptionMatches(PyExc_OSError)) {
+            PyObject *exc = el_fetch_exc();
+            PyObject *s = PyObject_Str(exc);
+            Py_DECREF(exc);
+            if (s != NULL) {
+                PyErr_SetObject(PyExc_RuntimeError, s);
+                Py_DECREF(s);
+            }
+        }
+        return NULL;
+    }
+    Py_DECREF(r);
+    HandleObject *h = handle_new(self, cb, args + 2, nargs - 2, NULL);
+    if (h == NULL) {
+        return NULL;
+    }
+    int rc = PyDict_SetItem(self->signal_handlers, sig, (PyObject *)h);
+    Py_DECREF(h);
+    if (rc < 0) {
+        return NULL;
+    }
+    r = PyObject_CallMethod(st->signal, "signal", "iO", signum,
+                            st->sighandler_noop);
+    if (r != NULL) {
+        Py_DECREF(r);
+        r = PyObject_CallMethod(st->signal, "siginterrupt", "iO", signum,
+                                Py_False);
+    }
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+        return NULL;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (PyDict_DelItem(self->signal_handlers, sig) < 0) {
+        PyErr_Clear();
+    }
+    if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
+        clear_wakeup_fd(self);
+    }
+    PyObject *eno = PyObject_GetAttrString(exc, "errno");
+    int einval = eno && PyLong_Check(eno) && PyLong_AsLong(eno) == EINVAL;
+    Py_XDECREF(eno);
+    PyErr_Clear();
+    if (einval) {
+        Py_DECREF(exc);
+        return cannot_catch(signum);
+    }
+    el_restore_exc(exc);
+    return NULL;
+}
+
+PyObject *
+loop_remove_signal_handler(LoopObject *self, PyObject *sig)
+{
+    eloop_state *st = self->st;
+    int signum;
+    if (check_signal(self, sig, &signum) < 0) {
+        return NULL;
+    }
+    if (self->signal_handlers == NULL) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *h = PyDict_GetItemWithError(self->signal_handlers, sig);
+    if (h == NULL) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_FALSE;
+    }
+    if (PyDict_DelItem(self->signal_handlers, sig) < 0) {
+        return NULL;
+    }
+    PyObject *handler = PyObject_GetAttrString(
+        st->signal, signum == SIGINT ? "default_int_handler" : "SIG_DFL");
+    if (handler == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethod(st->signal, "signal", "iO", signum,
+                                      handler);
+    Py_DECREF(handler);
+    if (r == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_OSError)) {
+            PyObject *exc = el_fetch_exc();
+            PyObject *eno = PyObject_GetAttrString(exc, "errno");
+            int einval = eno && PyLong_Check(eno)
+                         && PyLong_AsLong(eno) == EINVAL;
+            Py_XDECREF(eno);
+            PyErr_Clear();
+            if (einval) {
+                Py_DECREF(exc);
+                return cannot_catch(signum);
+            }
+            el_restore_exc(exc);
+        }
+        return NULL;
+    }
+    Py_DECREF(r);
+    if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
+        clear_wakeup_fd(self);
+    }
+    Py_RETURN_TRUE;
+}
+
+void
+loop_signals_close(LoopObject *self)
+{
+    PyObject *exc = el_fetch_exc();
+    if (self->signal_handlers != NULL
+        && PyDict_GET_SIZE(self->signal_handlers) > 0) {
+        if (!Py_IsFinalizing()) {
+            PyObject *keys = PyDict_Keys(self->signal_handlers);
+            for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
+                PyObject *r = loop_remove_signal_handler(
+                    self, PyList_GET_ITEM(keys, i));
+                if (r == NULL) {
+                    PyErr_WriteUnraisable((PyObject *)self);
+                }
+                Py_XDECREF(r);
+            }
+            Py_XDECREF(keys);
+        }
+        else {
+            if (PyErr_ResourceWarning(
+                    (PyObject *)self, 1,
+                    "Closing the loop %R on interpreter shutdown stage, "
+                    "skipping signal handlers removal", self) < 0) {
+                PyErr_Clear();
+            }
+            PyDict_Clear(self->signal_handlers);
+        }
+    }
+    if (self->sig_rfd >= 0) {
+        if (self->core_ready) {
+            el_io_set(&self->core, &self->sig_io, 0);
+        }
+        close(self->sig_rfd);
+        close(self->sig_wfd);
+        self->sig_rfd = self->sig_wfd = -1;
+    }
+    if (exc != NULL) {
+        el_restore_exc(exc);
+    }
+}

@@ -1,0 +1,170 @@
+/*
+ * module.c -- the eloop._eloop extension module: module state, type
+ * creation and the few module-level functions the loop hands to Python.
+ *
+ * Every object the binding needs from asyncio or the stdlib is imported
+ * once here and kept in module state (no C globals), so the module also
+ * works under multi-phase initialisation and in sub-interpreters.
+ */
+#include "state.h"
+
+static PyObject *
+sighandler_noop(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(args))
+{
+    /* Python-level handler installed by add_signal_handler(): the real
+     * work happens when the wakeup fd wakes the loop. */
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"_run_until_complete_cb", (PyCFunction)eloop_run_until_complete_cb,
+     METH_O, NULL},
+    {"_sighandler_noop", (PyCFunction)sighandler_noop, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static eloop_state *
+get_state(PyObject *mod)
+{
+    return (eloop_state *)PyModule_GetState(mod);
+}
+
+static int
+import_attr(PyObject **dst, const char *modname, const char *attr)
+{
+    PyObject *mod = PyImport_ImportModule(modname);
+    if (mod == NULL) {
+        return -1;
+    }
+    *dst = attr ? PyObject_GetAttrString(mod, attr) : Py_NewRef(mod);
+    Py_DECREF(mod);
+    return *dst ? 0 : -1;
+}
+
+static int
+module_exec(PyObject *mod)
+{
+    eloop_state *st = get_state(mod);
+
+    st->LoopType = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Loop_spec,
+                                                            NULL);
+    if (st->LoopType == NULL
+        || PyModule_AddType(mod, st->LoopType) < 0) {
+        return -1;
+    }
+    st->HandleType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &Handle_spec, NULL);
+    if (st->HandleType == NULL
+        || PyModule_AddType(mod, st->HandleType) < 0) {
+        return -1;
+    }
+    st->TimerHandleType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &TimerHandle_spec, (PyObject *)st->HandleType);
+    if (st->TimerHandleType == NULL
+        || PyModule_AddType(mod, st->TimerHandleType) < 0) {
+        return -1;
+    }
+
+    if (import_attr(&st->Future, "asyncio.futures", "Future") < 0
+        || import_attr(&st->Task, "asyncio.tasks", "Task") < 0
+        || import_attr(&st->ensure_future, "asyncio.tasks",
+                       "ensure_future") < 0
+        || import_attr(&st->wrap_future, "asyncio.futures",
+                       "wrap_future") < 0
+        || import_attr(&st->iscoroutine, "asyncio.coroutines",
+                       "iscoroutine") < 0
+        || import_attr(&st->iscoroutinefunction, "asyncio.coroutines",
+                       "iscoroutinefunction") < 0
+        || import_attr(&st->set_running_loop, "asyncio.events",
+                       "_set_running_loop") < 0
+        || import_attr(&st->get_running_loop, "asyncio.events",
+                       "_get_running_loop") < 0
+        || import_attr(&st->format_callback_source,
+                       "asyncio.format_helpers",
+                       "_format_callback_source") < 0
+        || import_attr(&st->extract_stack, "asyncio.format_helpers",
+                       "extract_stack") < 0
+        || import_attr(&st->format_list, "traceback", "format_list") < 0
+        || import_attr(&st->logger, "asyncio.log", "logger") < 0
+        || import_attr(&st->ThreadPoolExecutor, "concurrent.futures",
+                       "ThreadPoolExecutor") < 0
+        || import_attr(&st->WeakSet, "weakref", "WeakSet") < 0
+        || import_attr(&st->sys, "sys", NULL) < 0
+        || import_attr(&st->signal, "signal", NULL) < 0) {
+        return -1;
+    }
+    st->run_until_complete_cb = PyObject_GetAttrString(
+        mod, "_run_until_complete_cb");
+    st->sighandler_noop = PyObject_GetAttrString(mod, "_sighandler_noop");
+    st->str_call_exception_handler = PyUnicode_InternFromString(
+        "call_exception_handler");
+    st->str_default_exception_handler = PyUnicode_InternFromString(
+        "default_exception_handler");
+    st->str_time = PyUnicode_InternFromString("time");
+    st->str_context = PyUnicode_InternFromString("context");
+    if (st->run_until_complete_cb == NULL || st->sighandler_noop == NULL
+        || st->str_call_exception_handler == NULL
+        || st->str_default_exception_handler == NULL
+        || st->str_time == NULL || st->str_context == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+#define STATE_FIELDS(X)                                                     \
+    X(LoopType) X(HandleType) X(TimerHandleType) X(Future) X(Task)          \
+    X(ensure_future) X(wrap_future) X(iscoroutine) X(iscoroutinefunction)   \
+    X(set_running_loop) X(get_running_loop) X(format_callback_source)       \
+    X(extract_stack) X(format_list) X(logger) X(ThreadPoolExecutor)         \
+    X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
+    X(sighandler_noop) X(str_call_exception_handler)                        \
+    X(str_default_exception_handler) X(str_time) X(str_context)
+
+static int
+module_traverse(PyObject *mod, visitproc visit, void *arg)
+{
+    eloop_state *st = get_state(mod);
+#define VISIT(f) Py_VISIT(st->f);
+    STATE_FIELDS(VISIT)
+#undef VISIT
+    return 0;
+}
+
+static int
+module_clear(PyObject *mod)
+{
+    eloop_state *st = get_state(mod);
+#define CLEAR(f) Py_CLEAR(st->f);
+    STATE_FIELDS(CLEAR)
+#undef CLEAR
+    return 0;
+}
+
+static void
+module_free(void *mod)
+{
+    module_clear((PyObject *)mod);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef eloop_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "eloop._eloop",
+    .m_doc = "eloop's C event loop (binding layer over the pure-C core).",
+    .m_size = sizeof(eloop_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__eloop(void)
+{
+    return PyModuleDef_Init(&eloop_module);
+}

@@ -1,0 +1,161 @@
+/*
+ * state.h -- the binding layer's shared declarations: module state and the
+ * object layouts of Loop, Handle and TimerHandle.
+ *
+ * Ownership rule (see ../shared/style.md): while a handle is linked into the
+ * reactor -- queued on the ready ring, armed in the timer heap, or held by a
+ * watcher -- the reactor owns one strong reference to it.  Loop_traverse
+ * visits all of them, and loop_clear_reactor() drops all of them.
+ */
+#ifndef ELOOP_STATE_H
+#define ELOOP_STATE_H
+
+#include "compat.h"
+#include "el.h"
+
+typedef struct {
+    PyTypeObject *LoopType;
+    PyTypeObject *HandleType;
+    PyTypeObject *TimerHandleType;
+
+    /* Objects from asyncio and the stdlib, imported once at module exec.
+     * Everything here is used off the hot path or is a type we construct. */
+    PyObject *Future;                   /* asyncio.Future */
+    PyObject *Task;                     /* asyncio.Task */
+    PyObject *ensure_future;
+    PyObject *wrap_future;
+    PyObject *iscoroutine;
+    PyObject *iscoroutinefunction;
+    PyObject *set_running_loop;         /* asyncio.events._set_running_loop */
+    PyObject *get_running_loop;         /* asyncio.events._get_running_loop */
+    PyObject *format_callback_source;   /* format_helpers._format_callback_source */
+    PyObject *extract_stack;            /* format_helpers.extract_stack */
+    PyObject *format_list;              /* traceback.format_list */
+    PyObject *logger;                   /* the "asyncio" logger */
+    PyObject *ThreadPoolExecutor;
+    PyObject *WeakSet;
+    PyObject *sys;                      /* the sys module */
+    PyObject *signal;                   /* the signal module */
+    PyObject *run_until_complete_cb;    /* module-level C function */
+    PyObject *sighandler_noop;          /* module-level C function */
+    PyObject *str_call_exception_handler;
+    PyObject *str_default_exception_handler;
+    PyObject *str_time;
+    PyObject *str_context;
+} eloop_state;
+
+/* Per-fd record for add_reader()/add_writer(): the embedded watcher plus the
+ * two handles asyncio's selector keeps in its key data. */
+typedef struct {
+    el_io_t io;
+    PyObject *reader;   /* Handle or NULL; strong */
+    PyObject *writer;   /* Handle or NULL; strong */
+} FdWatch;
+
+typedef struct LoopObject {
+    PyObject_HEAD
+    el_loop_t core;
+    int core_ready;             /* core initialised and not yet closed */
+    el_ring_t ready;            /* strong refs to HandleObjects */
+    eloop_state *st;            /* borrowed: our type keeps the module alive */
+
+    char closed;
+    char stopping;
+    char debug;
+    char custom_time;           /* a subclass overrides time() */
+    char asyncgens_shutdown_called;
+    char executor_shutdown_called;
+    char origin_tracking;       /* coroutine origin tracking enabled */
+    char nomem;                 /* a dispatch callback failed to queue */
+    unsigned long thread_id;    /* valid while running */
+    int running;
+    int origin_saved_depth;
+    double slow_callback_duration;
+
+    PyObject *exception_handler;
+    PyObject *task_factory;
+    PyObject *default_executor;
+    PyObject *asyncgens;        /* weakref.WeakSet */
+    PyObject *signal_handlers;  /* dict: signum -> Handle */
+    PyObject *current_handle;   /* set while a handle runs in debug mode */
+
+    /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
+     * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */
+    int sig_rfd;
+    int sig_wfd;
+    el_io_t sig_io;
+} LoopObject;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *callback;         /* NULL once cancelled, as in asyncio */
+    PyObject *args;             /* tuple, NULL once cancelled */
+    PyObject *context;
+    LoopObject *loop;
+    PyObject *source_traceback; /* list of FrameSummary in debug mode */
+    PyObject *repr;             /* frozen repr of a cancelled debug handle */
+    PyObject *weakreflist;
+    char cancelled;
+} HandleObject;
+
+typedef struct {
+    HandleObject base;
+    el_timer_t timer;           /* linked into loop->core.timers when armed */
+    PyObject *when;             /* the deadline exactly as given */
+} TimerHandleObject;
+
+/* handle.c */
+extern PyType_Spec Handle_spec;
+extern PyType_Spec TimerHandle_spec;
+HandleObject *handle_new(LoopObject *loop, PyObject *callback,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *context);
+TimerHandleObject *timer_handle_new(LoopObject *loop, PyObject *when,
+                                    PyObject *callback,
+                                    PyObject *const *args, Py_ssize_t nargs,
+                                    PyObject *context);
+int handle_run(HandleObject *h);
+void handle_cancel(HandleObject *h);
+PyObject *handle_format(HandleObject *h);
+
+/* loop.c */
+extern PyType_Spec Loop_spec;
+int loop_push_ready(LoopObject *loop, HandleObject *h);
+int loop_check_closed(LoopObject *loop);
+int loop_check_thread(LoopObject *loop);
+int loop_check_callback(LoopObject *loop, PyObject *cb, const char *method);
+int loop_call_exception_handler(LoopObject *loop, PyObject *context);
+int64_t loop_when_to_ns(double when);
+
+/* loop_io.c */
+int loop_io_clear(LoopObject *loop);
+int loop_io_traverse(LoopObject *loop, visitproc visit, void *arg);
+void loop_signals_close(LoopObject *loop);
+PyObject *loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *loop_remove_reader(LoopObject *, PyObject *);
+PyObject *loop_remove_writer(LoopObject *, PyObject *);
+PyObject *loop_add_signal_handler(LoopObject *, PyObject *const *,
+                                  Py_ssize_t);
+PyObject *loop_remove_signal_handler(LoopObject *, PyObject *);
+
+PyObject *loop_call_soon_threadsafe(LoopObject *, PyObject *const *,
+                                    Py_ssize_t, PyObject *);
+PyObject *eloop_run_until_complete_cb(PyObject *mod, PyObject *fut);
+
+/* loop_api.c: errors, tasks, executors, async generator hooks */
+PyObject *loop_default_exception_handler(LoopObject *, PyObject *);
+PyObject *loop_call_exception_handler_meth(LoopObject *, PyObject *);
+PyObject *loop_set_exception_handler(LoopObject *, PyObject *);
+PyObject *loop_get_exception_handler(LoopObject *, PyObject *);
+PyObject *loop_create_future(LoopObject *, PyObject *);
+PyObject *loop_create_task(LoopObject *, PyObject *const *, Py_ssize_t,
+                           PyObject *);
+PyObject *loop_set_task_factory(LoopObject *, PyObject *);
+PyObject *loop_get_task_factory(LoopObject *, PyObject *);
+PyObject *loop_run_in_executor(LoopObject *, PyObject *const *, Py_ssize_t);
+PyObject *loop_set_default_executor(LoopObject *, PyObject *);
+PyObject *loop_asyncgen_firstiter_hook(LoopObject *, PyObject *);
+PyObject *loop_asyncgen_finalizer_hook(LoopObject *, PyObject *);
+
+#endif /* ELOOP_STATE_H */
