@@ -154,9 +154,11 @@ el_io_init(el_io_t *io, int fd, el_io_cb cb)
  * kernel at once, so errors (EBADF, EPERM for regular files, EEXIST when
  * another watcher owns the fd) are returned to the caller as -errno.  Only
  * one watcher may own an fd at a time.  A mask that drops interest is
- * applied lazily before the next wait, so a remove/add pair within one
- * loop iteration costs no syscall.  Mask 0 detaches the watcher from the
- * loop; the caller may then free it. */
+ * applied lazily before the next wait, so dropping and re-adding one
+ * direction within a loop iteration costs no syscall.  Mask 0 detaches the
+ * watcher and unregisters the fd at once (the owner may close it next, and
+ * a registration orphaned by close() on a dup'd file could never be
+ * removed); the caller may then free the watcher. */
 int el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask);
 
 /* The watcher that owns fd, or NULL. */
@@ -222,7 +224,10 @@ int el_loop_close(el_loop_t *loop);
 int el_loop_wait(el_loop_t *loop, int64_t timeout_ns);
 /* Runs watcher callbacks for the events collected by el_loop_wait. */
 void el_loop_dispatch(el_loop_t *loop);
-/* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return. */
+/* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return.
+ * A wakeup racing with the dispatch of an earlier one may be merged into
+ * it, so the loop must look for work posted by other threads after
+ * el_loop_dispatch(), before it picks the next wait's timeout. */
 void el_loop_wakeup(el_loop_t *loop);
 /* Name of the active backend, e.g. "epoll". */
 const char *el_loop_backend_name(const el_loop_t *loop);
