@@ -64,9 +64,17 @@ HandleObject *
 handle_new(LoopObject *loop, PyObject *callback, PyObject *const *args,
            Py_ssize_t nargs, PyObject *context)
 {
-    HandleObject *h = PyObject_GC_New(HandleObject, loop->st->HandleType);
-    if (h == NULL) {
-        return NULL;
+    eloop_state *st = loop->st;
+    HandleObject *h;
+    if (st->handle_nfree > 0) {
+        h = (HandleObject *)st->handle_free[--st->handle_nfree];
+        PyObject_Init((PyObject *)h, st->HandleType);
+    }
+    else {
+        h = PyObject_GC_New(HandleObject, st->HandleType);
+        if (h == NULL) {
+            return NULL;
+        }
     }
     return handle_init_fields(h, loop, callback, args, nargs, context);
 }
@@ -75,10 +83,17 @@ TimerHandleObject *
 timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
                  PyObject *const *args, Py_ssize_t nargs, PyObject *context)
 {
-    TimerHandleObject *t =
-        PyObject_GC_New(TimerHandleObject, loop->st->TimerHandleType);
-    if (t == NULL) {
-        return NULL;
+    eloop_state *st = loop->st;
+    TimerHandleObject *t;
+    if (st->timer_nfree > 0) {
+        t = (TimerHandleObject *)st->timer_free[--st->timer_nfree];
+        PyObject_Init((PyObject *)t, st->TimerHandleType);
+    }
+    else {
+        t = PyObject_GC_New(TimerHandleObject, st->TimerHandleType);
+        if (t == NULL) {
+            return NULL;
+        }
     }
     el_timer_init(&t->timer);
     t->when = Py_NewRef(when);
@@ -319,14 +334,36 @@ static void
 Handle_dealloc(HandleObject *h)
 {
     PyTypeObject *tp = Py_TYPE(h);
+    eloop_state *st = h->loop ? h->loop->st : NULL;
     PyObject_GC_UnTrack(h);
     if (h->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)h);
     }
     /* A linked timer is owned by the heap, so it cannot be dying here. */
     Handle_clear(h);
-    tp->tp_free(h);
+    if (st != NULL && tp == st->HandleType
+        && st->handle_nfree < HANDLE_FREELIST_MAX) {
+        st->handle_free[st->handle_nfree++] = (PyObject *)h;
+    }
+    else if (st != NULL && tp == st->TimerHandleType
+             && st->timer_nfree < HANDLE_FREELIST_MAX) {
+        st->timer_free[st->timer_nfree++] = (PyObject *)h;
+    }
+    else {
+        tp->tp_free(h);
+    }
     Py_DECREF(tp);
+}
+
+void
+handle_freelists_clear(eloop_state *st)
+{
+    while (st->handle_nfree > 0) {
+        PyObject_GC_Del(st->handle_free[--st->handle_nfree]);
+    }
+    while (st->timer_nfree > 0) {
+        PyObject_GC_Del(st->timer_free[--st->timer_nfree]);
+    }
 }
 
 static PyObject *

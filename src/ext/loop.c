@@ -142,7 +142,7 @@ loop_push_ready(LoopObject *self, HandleObject *h)
 /* ---- argument parsing ---------------------------------------------------- */
 
 /* Accepts only the keyword argument `context`, like asyncio's signatures. */
-static int
+static inline int
 parse_context_kw(PyObject *kwnames, PyObject *const *kwvalues,
                  const char *method, PyObject **context)
 {

@@ -17,7 +17,7 @@ static void fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents);
 
 /* fd from an int or an object with fileno(), with asyncio's errors. */
 static int
-fileobj_to_fd(PyObject *obj, int *fd)
+fileobj_to_fd_ex(PyObject *obj, int *fd, int allow_negative)
 {
     long v;
     if (PyLong_Check(obj)) {
@@ -46,12 +46,43 @@ fileobj_to_fd(PyObject *obj, int *fd)
             return -1;
         }
     }
-    if (v < 0 || v > INT32_MAX) {
+    if ((v < 0 && !allow_negative) || v > INT32_MAX || v < INT32_MIN) {
         PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", v);
         return -1;
     }
     *fd = (int)v;
     return 0;
+}
+
+static inline int
+fileobj_to_fd(PyObject *obj, int *fd)
+{
+    return fileobj_to_fd_ex(obj, fd, 0);
+}
+
+static FdWatch *fdwatch_lookup(LoopObject *self, int fd);
+
+/* selectors' _fileobj_lookup(): an object whose fileno() no longer works
+ * (a closed socket says -1) is still found by identity among the
+ * registrations. */
+static int
+fileobj_lookup(LoopObject *self, PyObject *obj, int *fd)
+{
+    if (fileobj_to_fd(obj, fd) == 0) {
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_ValueError) || !self->core_ready) {
+        return -1;
+    }
+    for (size_t i = 0; i < self->core.nfds; i++) {
+        FdWatch *w = fdwatch_lookup(self, (int)i);
+        if (w != NULL && w->fileobj == obj) {
+            PyErr_Clear();
+            *fd = (int)i;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 static FdWatch *
@@ -78,10 +109,13 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
                      "'callback'", method);
         return NULL;
     }
-    if (!PyLong_Check(args[0]) && fileobj_to_fd(args[0], &fd) < 0) {
+    /* asyncio's _ensure_fd_no_transport(): an object without a usable
+     * fileno() is refused before anything else. */
+    if (fileobj_to_fd_ex(args[0], &fd, 1) < 0) {
         return NULL;
     }
-    if (loop_check_closed(self) < 0 || fileobj_to_fd(args[0], &fd) < 0) {
+    if (loop_check_closed(self) < 0
+        || fileobj_lookup(self, args[0], &fd) < 0) {
         return NULL;
     }
     HandleObject *h = handle_new(self, args[1], args + 2, nargs - 2, NULL);
@@ -103,10 +137,12 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
             return PyErr_NoMemory();
         }
         el_io_init(&w->io, fd, fdwatch_cb);
+        w->fileobj = Py_NewRef(args[0]);
     }
     int err = el_io_set(&self->core, &w->io, w->io.mask | which);
     if (err < 0) {
         if (fresh) {
+            Py_DECREF(w->fileobj);
             PyMem_Free(w);
         }
         Py_DECREF(h);
@@ -139,8 +175,10 @@ fdwatch_remove(LoopObject *self, int fd, unsigned which)
     el_io_set(&self->core, &w->io, mask);
     if (mask == 0) {
         PyObject *other = which == EL_READABLE ? w->writer : w->reader;
+        PyObject *fileobj = w->fileobj;
         PyMem_Free(w);
         Py_XDECREF(other);
+        Py_DECREF(fileobj);
     }
     if (h == NULL) {
         return 0;
@@ -196,13 +234,13 @@ static PyObject *
 fdwatch_remove_meth(LoopObject *self, PyObject *fileobj, unsigned which)
 {
     int fd;
-    if (!PyLong_Check(fileobj) && fileobj_to_fd(fileobj, &fd) < 0) {
+    if (fileobj_to_fd_ex(fileobj, &fd, 1) < 0) {
         return NULL;
     }
     if (self->closed) {
         Py_RETURN_FALSE;
     }
-    if (fileobj_to_fd(fileobj, &fd) < 0) {
+    if (fileobj_lookup(self, fileobj, &fd) < 0) {
         return NULL;
     }
     int r = fdwatch_remove(self, fd, which);
@@ -233,6 +271,7 @@ loop_io_traverse(LoopObject *self, visitproc visit, void *arg)
     for (size_t fd = 0; fd < self->core.nfds; fd++) {
         FdWatch *w = fdwatch_lookup(self, (int)fd);
         if (w != NULL) {
+            Py_VISIT(w->fileobj);
             Py_VISIT(w->reader);
             Py_VISIT(w->writer);
         }
@@ -252,10 +291,11 @@ loop_io_clear(LoopObject *self)
             continue;
         }
         el_io_set(&self->core, &w->io, 0);
-        PyObject *r = w->reader, *wr = w->writer;
+        PyObject *r = w->reader, *wr = w->writer, *f = w->fileobj;
         PyMem_Free(w);
         Py_XDECREF(r);
         Py_XDECREF(wr);
+        Py_DECREF(f);
     }
     return 0;
 }

@@ -102,7 +102,11 @@ module_exec(PyObject *mod)
         "default_exception_handler");
     st->str_time = PyUnicode_InternFromString("time");
     st->str_context = PyUnicode_InternFromString("context");
-    if (st->run_until_complete_cb == NULL || st->sighandler_noop == NULL
+    st->kw_loop = Py_BuildValue("(s)", "loop");
+    st->kw_task = Py_BuildValue("(sss)", "loop", "name", "context");
+    st->kw_context = Py_BuildValue("(s)", "context");
+    if (st->kw_loop == NULL || st->kw_task == NULL || st->kw_context == NULL
+        || st->run_until_complete_cb == NULL || st->sighandler_noop == NULL
         || st->str_call_exception_handler == NULL
         || st->str_default_exception_handler == NULL
         || st->str_time == NULL || st->str_context == NULL) {
@@ -118,7 +122,8 @@ module_exec(PyObject *mod)
     X(extract_stack) X(format_list) X(logger) X(ThreadPoolExecutor)         \
     X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
     X(sighandler_noop) X(str_call_exception_handler)                        \
-    X(str_default_exception_handler) X(str_time) X(str_context)
+    X(str_default_exception_handler) X(str_time) X(str_context)            \
+    X(kw_loop) X(kw_task) X(kw_context)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -134,6 +139,7 @@ static int
 module_clear(PyObject *mod)
 {
     eloop_state *st = get_state(mod);
+    handle_freelists_clear(st);
 #define CLEAR(f) Py_CLEAR(st->f);
     STATE_FIELDS(CLEAR)
 #undef CLEAR
