@@ -923,7 +923,8 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
 
     eloop_state *st = self->st;
     self->signal_handlers = PyDict_New();
-    self->asyncgens = self->signal_handlers ? PyObject_CallNoArgs(
+    self->transports = self->signal_handlers ? PyDict_New() : NULL;
+    self->asyncgens = self->transports ? PyObject_CallNoArgs(
         st->WeakSet) : NULL;
     if (self->asyncgens == NULL) {
         return loop_new_fail(self);
@@ -988,6 +989,7 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     Py_VISIT(self->asyncgens);
     Py_VISIT(self->signal_handlers);
     Py_VISIT(self->current_handle);
+    Py_VISIT(self->transports);
     return 0;
 }
 
@@ -1001,6 +1003,7 @@ Loop_clear(LoopObject *self)
     Py_CLEAR(self->asyncgens);
     Py_CLEAR(self->signal_handlers);
     Py_CLEAR(self->current_handle);
+    Py_CLEAR(self->transports);
     return 0;
 }
 
@@ -1112,6 +1115,8 @@ static PyMemberDef Loop_members[] = {
     {"_signal_handlers", EL_T_OBJECT, offsetof(LoopObject, signal_handlers),
      EL_READONLY, NULL},
     {"_current_handle", EL_T_OBJECT, offsetof(LoopObject, current_handle),
+     EL_READONLY, NULL},
+    {"_transports", EL_T_OBJECT, offsetof(LoopObject, transports),
      EL_READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };

@@ -41,6 +41,26 @@ import_attr(PyObject **dst, const char *modname, const char *attr)
     return *dst ? 0 : -1;
 }
 
+/* Adds the methods of another file's table to the Loop type. */
+static int
+add_loop_methods(PyTypeObject *tp, PyMethodDef *defs)
+{
+    PyObject *dict = tp->tp_dict;   /* borrowed */
+    for (PyMethodDef *d = defs; d->ml_name != NULL; d++) {
+        PyObject *descr = PyDescr_NewMethod(tp, d);
+        if (descr == NULL) {
+            return -1;
+        }
+        int rc = PyDict_SetItemString(dict, d->ml_name, descr);
+        Py_DECREF(descr);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    PyType_Modified(tp);
+    return 0;
+}
+
 static int
 module_exec(PyObject *mod)
 {
@@ -49,6 +69,8 @@ module_exec(PyObject *mod)
     st->LoopType = (PyTypeObject *)PyType_FromModuleAndSpec(mod, &Loop_spec,
                                                             NULL);
     if (st->LoopType == NULL
+        || add_loop_methods(st->LoopType, Loop_transport_methods) < 0
+        || add_loop_methods(st->LoopType, Loop_sock_methods) < 0
         || PyModule_AddType(mod, st->LoopType) < 0) {
         return -1;
     }

@@ -94,6 +94,9 @@ typedef struct LoopObject {
     PyObject *asyncgens;        /* weakref.WeakSet */
     PyObject *signal_handlers;  /* dict: signum -> Handle */
     PyObject *current_handle;   /* set while a handle runs in debug mode */
+    PyObject *transports;       /* dict fd -> transport or server socket
+                                   owner: the loop's strong reference while
+                                   the fd is in use (asyncio's _transports) */
 
     /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
      * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */
@@ -144,6 +147,11 @@ int loop_check_thread(LoopObject *loop);
 int loop_check_callback(LoopObject *loop, PyObject *cb, const char *method);
 int loop_call_exception_handler(LoopObject *loop, PyObject *context);
 int64_t loop_when_to_ns(double when);
+
+/* Extra Loop methods defined by other files (networking); module_exec adds
+ * them to the Loop type so each file owns its own method table. */
+extern PyMethodDef Loop_transport_methods[];   /* transport.c */
+extern PyMethodDef Loop_sock_methods[];        /* sock.c */
 
 /* loop_io.c */
 int loop_io_clear(LoopObject *loop);
