@@ -159,6 +159,37 @@ def bench_call_soon(loop, n, run, name):
     return {"seconds": times[1] - times[0], "ops": n}
 
 
+def bench_call_soon_chain(loop, n, run, name):
+    """Steady state: 100 chains, each callback schedules the next one.
+
+    Unlike call_soon (a burst of n pending handles), only ~100 handles are
+    alive at any time, as when tasks and futures schedule each other; the
+    n/100 rounds each run 100 callbacks per loop iteration."""
+    width = 100
+    left = [n]
+    times = [0.0, 0.0]
+    finish = _finisher(loop, times)
+    call_soon = loop.call_soon
+
+    def step():
+        left[0] -= 1
+        if left[0] >= width:
+            call_soon(step)
+        elif left[0] == 0:
+            finish()
+
+    def driver():
+        times[0] = perf_counter()
+        for _ in range(width):
+            call_soon(step)
+
+    loop.call_soon(driver)
+    run(loop.run_forever)
+    check(left[0] == 0, "call_soon_chain", name, f"{left[0]} callbacks left")
+    check(times[1] > 0, "call_soon_chain", name, "final callback did not run")
+    return {"seconds": times[1] - times[0], "ops": n}
+
+
 def bench_call_soon_3args(loop, n, run, name):
     """n call_soon(operator.setitem, buf, i, 1): every callback marks its own slot."""
     buf = bytearray(n)
@@ -393,6 +424,8 @@ def bench_gather_tasks(loop, n, run, name):
 # name -> (function, default N, short description)
 BENCHES = {
     "call_soon": (bench_call_soon, 200_000, "call_soon(cb), 0 args"),
+    "call_soon_chain": (bench_call_soon_chain, 200_000,
+                        "call_soon(cb) in 100 chains (steady state)"),
     "call_soon_3args": (bench_call_soon_3args, 200_000, "call_soon(cb, a, b, c)"),
     "call_soon_threadsafe": (bench_call_soon_threadsafe, 100_000,
                              "call_soon_threadsafe(cb) on the loop thread"),
