@@ -7,6 +7,7 @@ methods later issues deliver, which raise NotImplementedError.
 """
 import asyncio
 import threading
+import warnings
 
 from . import _eloop
 
@@ -32,8 +33,11 @@ class Loop(_eloop.Loop, asyncio.AbstractEventLoop):
                     'asyncgen': agen,
                 })
 
-    async def shutdown_default_executor(self):
-        """Schedule the shutdown of the default executor."""
+    async def shutdown_default_executor(self, timeout=None):
+        """Schedule the shutdown of the default executor.
+
+        *timeout* (Python 3.12's signature, accepted on every version)
+        bounds the wait for the executor's threads to join."""
         self._executor_shutdown_called = True
         if self._default_executor is None:
             return
@@ -41,8 +45,13 @@ class Loop(_eloop.Loop, asyncio.AbstractEventLoop):
         thread = threading.Thread(target=self._do_shutdown, args=(future,))
         thread.start()
         try:
-            await future
-        finally:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except asyncio.TimeoutError:
+            warnings.warn("The executor did not finishing joining "
+                          f"its threads within {timeout} seconds.",
+                          RuntimeWarning, stacklevel=2)
+            self._default_executor.shutdown(wait=False)
+        else:
             thread.join()
 
     def _do_shutdown(self, future):

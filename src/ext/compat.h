@@ -26,14 +26,8 @@ Py_XNewRef(PyObject *o)
 }
 #endif
 
-#if PY_VERSION_HEX >= 0x030C0000
-#define EL_T_OBJECT Py_T_OBJECT
-#define EL_T_OBJECT_EX Py_T_OBJECT_EX
-#define EL_T_DOUBLE Py_T_DOUBLE
-#define EL_T_BOOL Py_T_BOOL
-#define EL_READONLY Py_READONLY
-#define EL_T_PYSSIZET Py_T_PYSSIZET
-#else
+/* structmember.h's T_OBJECT (None for NULL) has no Py_-prefixed twin in
+ * 3.12+, and the header is still shipped, so use it everywhere. */
 #include <structmember.h>
 #define EL_T_OBJECT T_OBJECT
 #define EL_T_OBJECT_EX T_OBJECT_EX
@@ -41,7 +35,6 @@ Py_XNewRef(PyObject *o)
 #define EL_T_BOOL T_BOOL
 #define EL_READONLY READONLY
 #define EL_T_PYSSIZET T_PYSSIZET
-#endif
 
 #ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
 #define Py_TPFLAGS_DISALLOW_INSTANTIATION 0

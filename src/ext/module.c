@@ -80,8 +80,14 @@ module_exec(PyObject *mod)
         || PyModule_AddType(mod, st->HandleType) < 0) {
         return -1;
     }
+    /* 3.9 insists on a tuple of bases. */
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)st->HandleType);
+    if (bases == NULL) {
+        return -1;
+    }
     st->TimerHandleType = (PyTypeObject *)PyType_FromModuleAndSpec(
-        mod, &TimerHandle_spec, (PyObject *)st->HandleType);
+        mod, &TimerHandle_spec, bases);
+    Py_DECREF(bases);
     if (st->TimerHandleType == NULL
         || PyModule_AddType(mod, st->TimerHandleType) < 0) {
         return -1;
