@@ -27,8 +27,11 @@ def new_event_loop():
     return Loop()
 
 
-class EventLoopPolicy(_asyncio.events.BaseDefaultEventLoopPolicy):
-    """An asyncio event loop policy whose loops are eloop loops."""
+class EventLoopPolicy(_asyncio.DefaultEventLoopPolicy):
+    """An asyncio event loop policy whose loops are eloop loops.
+
+    Derived from the platform's default policy so that the rest of its
+    API (child watchers on Unix before 3.12) keeps working."""
 
     def _loop_factory(self):
         return new_event_loop()
