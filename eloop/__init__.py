@@ -44,13 +44,14 @@ def install():
 
 def run(main, *, debug=None):
     """Run the coroutine *main* on a new eloop loop, as asyncio.run()."""
+    if _asyncio.events._get_running_loop() is not None:
+        # Checked before a loop exists, as asyncio.run() does.
+        raise RuntimeError(
+            "asyncio.run() cannot be called from a running event loop")
     if hasattr(_asyncio, "Runner"):
         with _asyncio.Runner(debug=debug, loop_factory=new_event_loop) as r:
             return r.run(main)
     # Python 3.9/3.10: asyncio.Runner does not exist yet.
-    if _asyncio.events._get_running_loop() is not None:
-        raise RuntimeError(
-            "asyncio.run() cannot be called from a running event loop")
     loop = new_event_loop()
     try:
         _asyncio.set_event_loop(loop)

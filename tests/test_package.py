@@ -1,0 +1,147 @@
+"""eloop's own entry points: eloop.run, the policy, install(), python -m
+eloop, the NotImplementedError contract.  These are eloop APIs, so unlike
+the behavioural tests they have no stock-asyncio twin."""
+import asyncio
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+eloop = pytest.importorskip("eloop")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _py(*args, **kw):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(
+        os.path.abspath(eloop.__file__))) + os.pathsep + env.get(
+            "PYTHONPATH", "")
+    return subprocess.run([sys.executable, *args], capture_output=True,
+                          text=True, timeout=60, env=env, **kw)
+
+
+def test_loop_is_an_abstract_event_loop():
+    loop = eloop.new_event_loop()
+    try:
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        assert isinstance(loop, eloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_run_returns_result_and_uses_eloop():
+    async def main(x):
+        return type(asyncio.get_running_loop()), x * 2
+
+    assert eloop.run(main(21)) == (eloop.Loop, 42)
+
+
+def test_run_debug_flag():
+    async def main():
+        return asyncio.get_running_loop().get_debug()
+
+    assert eloop.run(main(), debug=True) is True
+    assert eloop.run(main(), debug=False) is False
+
+
+def test_run_refuses_a_running_loop():
+    async def main():
+        coro = asyncio.sleep(0)
+        try:
+            with pytest.raises(RuntimeError, match="running event loop"):
+                eloop.run(coro)
+        finally:
+            coro.close()
+
+    eloop.run(main())
+
+
+def test_policy_and_install():
+    old = asyncio.get_event_loop_policy()
+    try:
+        asyncio.set_event_loop_policy(eloop.EventLoopPolicy())
+        loop = asyncio.new_event_loop()
+        assert isinstance(loop, eloop.Loop)
+        loop.close()
+
+        async def main():
+            return type(asyncio.get_running_loop())
+        assert asyncio.run(main()) is eloop.Loop
+        asyncio.set_event_loop_policy(None)
+        eloop.install()
+        assert isinstance(asyncio.get_event_loop_policy(),
+                          eloop.EventLoopPolicy)
+    finally:
+        asyncio.set_event_loop_policy(old)
+
+
+def test_python_m_eloop_runs_a_script(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, sys
+        async def main():
+            return type(asyncio.get_running_loop()).__module__
+        print(asyncio.run(main()), __name__, sys.argv[1:])
+    """))
+    r = _py("-m", "eloop", str(script), "a", "b")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["eloop._loop", "__main__", "['a',", "'b']"]
+
+
+def test_python_m_eloop_runs_a_module(tmp_path):
+    (tmp_path / "progmod.py").write_text(textwrap.dedent("""
+        import asyncio
+        async def main():
+            return type(asyncio.get_running_loop()).__name__
+        if __name__ == "__main__":
+            print(asyncio.run(main()))
+    """))
+    r = _py("-m", "eloop", "-m", "progmod", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "Loop"
+
+
+def test_python_m_eloop_usage():
+    r = _py("-m", "eloop")
+    assert r.returncode == 2
+    assert "usage" in r.stderr
+
+
+def test_ctrl_c_cancels_main_task_under_eloop_run():
+    code = textwrap.dedent("""
+        import asyncio, os, signal, eloop
+        async def main():
+            asyncio.get_running_loop().call_later(
+                0.05, os.kill, os.getpid(), signal.SIGINT)
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                print("main cancelled", flush=True)
+                raise
+        try:
+            eloop.run(main())
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt")
+    """)
+    r = _py("-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["main cancelled", "KeyboardInterrupt"]
+
+
+def test_not_yet_implemented_methods_say_so():
+    from eloop._loop import NOT_IMPLEMENTED
+    loop = eloop.new_event_loop()
+    try:
+        for name in NOT_IMPLEMENTED:
+            meth = getattr(loop, name)
+            with pytest.raises(NotImplementedError, match=name):
+                res = meth()
+                if inspect.iscoroutine(res):
+                    loop.run_until_complete(res)
+    finally:
+        loop.close()
