@@ -374,6 +374,22 @@ def test_many_timers_half_cancelled(loop, run_briefly):
     assert out == list(range(0, n, 2))
 
 
+def test_a_million_timers(loop, run_briefly):
+    n = 1_000_000
+    out = []
+    base = loop.time() - 100
+    # Deadlines in the past, inserted in a scrambled (but deterministic)
+    # order: all are due at the first iteration and fire sorted.
+    step = 7919  # prime, coprime with n: i -> i*step % n is a permutation
+    call_at, append = loop.call_at, out.append
+    for k in range(n):
+        i = k * step % n
+        call_at(base + i * 1e-5, append, i)
+    run_briefly(loop)
+    assert len(out) == n
+    assert out == sorted(out)
+
+
 def test_many_future_timers_cancelled_then_loop_idles(loop, run_loop):
     out = []
     now = loop.time()
