@@ -1,9 +1,9 @@
 /*
- * heap.c -- the timer heap: an array-backed binary min-heap of el_timer_t.
+ * heap.c -- the timer heap: an array-backed 4-ary min-heap of el_timer_t.
  *
  * Pure C, no Python.h.  The heap stores pointers to timers embedded in the
  * caller's objects and never frees them.  Invariant: for every linked timer
- * t, h->nodes[t->index] == t; every unlinked timer has EL_TIMER_UNLINKED.
+ * t, h->nodes[t->index].t == t; every unlinked timer has EL_TIMER_UNLINKED.
  * That back-pointer is what makes cancel O(log n) instead of a scan.
  */
 #include <assert.h>
@@ -14,57 +14,61 @@
 #include "el.h"
 
 #define HEAP_MIN_CAP 64
+#define ARITY 4
 
 /* Orders by deadline, then by scheduling order, so equal deadlines fire
  * FIFO (asyncio's call_at guarantees this through heapq's tuple order). */
 static inline int
-timer_before(const el_timer_t *a, const el_timer_t *b)
+entry_before(const el_heap_entry_t *a, const el_heap_entry_t *b)
 {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
 static inline void
-heap_place(el_heap_t *h, size_t i, el_timer_t *t)
+heap_place(el_heap_t *h, size_t i, el_heap_entry_t e)
 {
-    h->nodes[i] = t;
-    t->index = i;
+    h->nodes[i] = e;
+    e.t->index = i;
 }
 
-/* Moves the hole at i up until t fits, then puts t there.  Moving a hole
+/* Moves the hole at i up until e fits, then puts e there.  Moving a hole
  * instead of swapping halves the stores on the hot push path. */
 static void
-sift_up(el_heap_t *h, size_t i, el_timer_t *t)
+sift_up(el_heap_t *h, size_t i, el_heap_entry_t e)
 {
     while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!timer_before(t, h->nodes[parent])) {
+        size_t parent = (i - 1) / ARITY;
+        if (!entry_before(&e, &h->nodes[parent])) {
             break;
         }
         heap_place(h, i, h->nodes[parent]);
         i = parent;
     }
-    heap_place(h, i, t);
+    heap_place(h, i, e);
 }
 
 static void
-sift_down(el_heap_t *h, size_t i, el_timer_t *t)
+sift_down(el_heap_t *h, size_t i, el_heap_entry_t e)
 {
     for (;;) {
-        size_t child = 2 * i + 1;
-        if (child >= h->len) {
+        size_t first = ARITY * i + 1;
+        if (first >= h->len) {
             break;
         }
-        if (child + 1 < h->len
-            && timer_before(h->nodes[child + 1], h->nodes[child])) {
-            child++;
+        size_t end = first + ARITY < h->len ? first + ARITY : h->len;
+        size_t best = first;
+        for (size_t c = first + 1; c < end; c++) {
+            if (entry_before(&h->nodes[c], &h->nodes[best])) {
+                best = c;
+            }
         }
-        if (!timer_before(h->nodes[child], t)) {
+        if (!entry_before(&h->nodes[best], &e)) {
             break;
         }
-        heap_place(h, i, h->nodes[child]);
-        i = child;
+        heap_place(h, i, h->nodes[best]);
+        i = best;
     }
-    heap_place(h, i, t);
+    heap_place(h, i, e);
 }
 
 void
@@ -91,10 +95,10 @@ el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when)
     assert(!el_timer_linked(t));
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : HEAP_MIN_CAP;
-        if (h->cap > SIZE_MAX / 2 / sizeof(el_timer_t *)) {
+        if (h->cap > SIZE_MAX / 2 / sizeof(el_heap_entry_t)) {
             return -ENOMEM;
         }
-        el_timer_t **nodes = realloc(h->nodes, cap * sizeof(el_timer_t *));
+        el_heap_entry_t *nodes = realloc(h->nodes, cap * sizeof(*nodes));
         if (nodes == NULL) {
             return -ENOMEM;
         }
@@ -104,7 +108,7 @@ el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when)
     t->when = when;
     t->seq = h->next_seq++;
     h->len++;
-    sift_up(h, h->len - 1, t);
+    sift_up(h, h->len - 1, (el_heap_entry_t){when, t->seq, t});
     return 0;
 }
 
@@ -113,15 +117,15 @@ el_heap_remove(el_heap_t *h, el_timer_t *t)
 {
     size_t i = t->index;
 
-    assert(i < h->len && h->nodes[i] == t);
-    el_timer_t *last = h->nodes[--h->len];
+    assert(i < h->len && h->nodes[i].t == t);
+    el_heap_entry_t last = h->nodes[--h->len];
     t->index = EL_TIMER_UNLINKED;
-    if (last == t) {
+    if (last.t == t) {
         return;
     }
     /* The last leaf refills the hole.  It may belong above the hole (it
      * came from another subtree) or below it, never both. */
-    if (i > 0 && timer_before(last, h->nodes[(i - 1) / 2])) {
+    if (i > 0 && entry_before(&last, &h->nodes[(i - 1) / ARITY])) {
         sift_up(h, i, last);
     }
     else {

@@ -48,7 +48,21 @@
     X(wakeup_preserves_errno)                                               \
     X(wakeup_loops_independent)                                             \
     X(wait_timeout_rounding)                                                \
-    X(wait_eintr)
+    X(wait_eintr)                                                           \
+    X(stream_read_and_eof)                                                  \
+    X(stream_one_read_per_event)                                            \
+    X(stream_alloc_declined)                                                \
+    X(stream_econnreset)                                                    \
+    X(stream_writev_batching)                                               \
+    X(stream_eagain)                                                        \
+    X(stream_partial_writes)                                                \
+    X(stream_epipe)                                                         \
+    X(stream_write_error_async)                                             \
+    X(stream_shutdown_after_drain)                                          \
+    X(stream_close_with_pending_data)                                       \
+    X(stream_notify_defers)                                                 \
+    X(stream_pipe)                                                          \
+    X(stream_closed_loop)
 
 #define TEST_DECLARE(name) void test_##name(void);
 TEST_LIST(TEST_DECLARE)

@@ -27,9 +27,11 @@ check_heap(const el_heap_t *h)
 {
     CHECK(h->len <= h->cap);
     for (size_t i = 0; i < h->len; i++) {
-        CHECK_EQ(h->nodes[i]->index, i);
+        CHECK_EQ(h->nodes[i].t->index, i);
+        CHECK_EQ(h->nodes[i].when, h->nodes[i].t->when);
+        CHECK_EQ(h->nodes[i].seq, h->nodes[i].t->seq);
         if (i > 0) {
-            CHECK(!before(h->nodes[i], h->nodes[(i - 1) / 2]));
+            CHECK(!before(h->nodes[i].t, h->nodes[(i - 1) / 4].t));
         }
     }
 }
@@ -118,7 +120,7 @@ test_heap_remove_middle(void)
         check_heap(&h);
     }
     /* Removing the last leaf and the root are the edge cases. */
-    el_timer_t *last = h.nodes[h.len - 1];
+    el_timer_t *last = h.nodes[h.len - 1].t;
     el_heap_remove(&h, last);
     CHECK(!el_timer_linked(last));
     el_timer_t *root = el_heap_min(&h);
