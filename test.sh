@@ -13,7 +13,7 @@ PY=${PYTHON:-python3}
 
 echo "== installing test dependencies"
 "$PY" -m pip install -q --disable-pip-version-check \
-    "pytest>=7" "pytest-timeout>=2" "setuptools>=61" wheel
+    "pytest>=7" "pytest-timeout>=2" "setuptools>=61" wheel aiohttp uvicorn
 
 echo "== building eloop (-Wall -Wextra -Werror)"
 ELOOP_CFLAGS="-Werror" "$PY" setup.py -q build_ext --inplace 2>&1 \

@@ -1,13 +1,17 @@
 """eloop.Loop: the C loop bound to asyncio.AbstractEventLoop.
 
 Everything per-event is in C (eloop._eloop.Loop).  What remains here runs
-once per program, not per event: the two shutdown coroutines (a coroutine
-is far simpler to write in Python, and they run once at exit) and the
-methods later issues deliver, which raise NotImplementedError.
+once per program or once per connection, not per event: the two shutdown
+coroutines (a coroutine is far simpler to write in Python, and they run
+once at exit), the networking set-up code borrowed from asyncio (see
+"TCP/Unix networking" below) and the methods later issues deliver, which
+raise NotImplementedError.
 """
 import asyncio
+import functools
 import threading
 import warnings
+from asyncio import base_events, selector_events, unix_events
 
 from . import _eloop
 
@@ -64,6 +68,90 @@ class Loop(_eloop.Loop, asyncio.AbstractEventLoop):
                 self.call_soon_threadsafe(future.set_exception, ex)
 
 
+# ---- TCP/Unix networking: set-up glue -----------------------------------
+#
+# All per-event work is C: the sock_* operations, the accept loop
+# (_start_serving/_stop_serving), name resolution (getaddrinfo answers
+# numeric hosts without a thread) and the transports' reads and writes.
+# What sits on top -- resolving and connecting with happy eyeballs (RFC
+# 8305) and all_errors, binding listening sockets, the Server object,
+# stale Unix socket removal and the abstract namespace, sendfile's native
+# and fallback paths -- is asyncio's own code, assigned to the class below
+# by reference, not copied.  It runs once per connection or per server,
+# where Python costs nothing measurable next to the syscalls, and sharing
+# it keeps every check, message and edge case identical to asyncio's on
+# every Python version, including future fixes.
+
+_base = base_events.BaseEventLoop
+_selector = selector_events.BaseSelectorEventLoop
+_unix = unix_events._UnixSelectorEventLoop
+
+_TLS_MSG = ("eloop does not implement TLS yet (planned: TLS); "
+            "see the README")
+
+
+def _no_tls(fn, server):
+    """asyncio's fn, refusing TLS up front: before any socket is created,
+    bound or connected, so nothing is left open behind the error."""
+
+    @functools.wraps(fn)
+    async def method(self, *args, ssl=None, **kwargs):
+        # create_server() takes an SSLContext (a bool is asyncio's
+        # TypeError); the client side treats any true value as TLS.
+        if (ssl is not None and not isinstance(ssl, bool)) if server \
+                else ssl:
+            raise NotImplementedError(_TLS_MSG)
+        return await fn(self, *args, ssl=ssl, **kwargs)
+
+    return method
+
+
+def _make_ssl_transport(self, *args, **kwargs):
+    raise NotImplementedError(_TLS_MSG)
+
+
+def _make_socket_transport_missing(self, *args, **kwargs):
+    raise NotImplementedError(
+        "eloop's socket transport is not built in this version "
+        "(planned: TCP/Unix networking); see the README")
+
+
+for _name, _fn in {
+    # connections and servers
+    "create_connection": _no_tls(_base.create_connection, False),
+    "create_server": _no_tls(_base.create_server, True),
+    "connect_accepted_socket": _no_tls(_base.connect_accepted_socket,
+                                       False),
+    "create_unix_connection": _no_tls(_unix.create_unix_connection, False),
+    "create_unix_server": _no_tls(_unix.create_unix_server, True),
+    "_ensure_resolved": _base._ensure_resolved,
+    "_create_server_getaddrinfo": _base._create_server_getaddrinfo,
+    "_connect_sock": _base._connect_sock,
+    "_create_connection_transport": _base._create_connection_transport,
+    "_getaddrinfo_debug": _base._getaddrinfo_debug,
+    "_make_ssl_transport": _make_ssl_transport,
+    # sendfile: os.sendfile() on the socket, or read + send
+    "sendfile": _base.sendfile,
+    "_sendfile_native": _selector._sendfile_native,
+    "_sendfile_fallback": _base._sendfile_fallback,
+    "sock_sendfile": _base.sock_sendfile,
+    "_sock_sendfile_native": _unix._sock_sendfile_native,
+    "_sock_sendfile_native_impl": _unix._sock_sendfile_native_impl,
+    "_sock_sendfile_update_filepos": _unix._sock_sendfile_update_filepos,
+    "_sock_add_cancellation_callback":
+        _unix._sock_add_cancellation_callback,
+    "_sock_sendfile_fallback": _base._sock_sendfile_fallback,
+    "_check_sendfile_params": _base._check_sendfile_params,
+}.items():
+    setattr(Loop, _name, _fn)
+
+# The C transport (transport.c) provides _make_socket_transport; until a
+# build has it, fail with a clear message instead of an AttributeError.
+if not hasattr(_eloop.Loop, "_make_socket_transport"):
+    _make_socket_transport_missing.__name__ = "_make_socket_transport"
+    Loop._make_socket_transport = _make_socket_transport_missing
+
+
 def _not_yet(name, issue):
     msg = (f"eloop does not implement loop.{name}() yet "
            f"(planned: {issue}); see the README")
@@ -83,13 +171,6 @@ def _not_yet(name, issue):
 
 #: Methods that later issues deliver, and where they are planned.
 NOT_IMPLEMENTED = {
-    **dict.fromkeys((
-        "sock_recv", "sock_recv_into", "sock_recvfrom",
-        "sock_recvfrom_into", "sock_sendall", "sock_sendto",
-        "sock_connect", "sock_accept", "sock_sendfile", "getaddrinfo",
-        "getnameinfo", "create_connection", "create_server",
-        "create_unix_connection", "create_unix_server",
-        "connect_accepted_socket", "sendfile"), "TCP/Unix networking"),
     "create_datagram_endpoint": "UDP",
     "connect_read_pipe": "pipes",
     "connect_write_pipe": "pipes",
@@ -101,4 +182,4 @@ NOT_IMPLEMENTED = {
 for _name, _issue in NOT_IMPLEMENTED.items():
     if hasattr(asyncio.AbstractEventLoop, _name):
         setattr(Loop, _name, _not_yet(_name, _issue))
-del _name, _issue
+del _name, _issue, _fn

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <time.h>
 #include <unistd.h>
 
 /* asyncio's MAXIMUM_SELECT_TIMEOUT: one day. */
@@ -383,7 +384,10 @@ loop_run_once(LoopObject *self)
     int64_t timeout = -1, now;
     el_timer_t *t;
 
-    if (el_ring_len(&self->ready) || self->stopping) {
+    /* flushq is empty here unless the last iteration failed before its
+     * flush: then the writes must not wait behind a blocking poll. */
+    if (el_ring_len(&self->ready) || self->stopping
+        || el_ring_len(&self->flushq)) {
         timeout = 0;
     }
     else if ((t = el_heap_min(&self->core.timers)) != NULL) {
@@ -444,18 +448,21 @@ loop_run_once(LoopObject *self)
     }
 
     size_t ntodo = el_ring_len(&self->ready);
-    for (size_t i = 0; i < ntodo; i++) {
+    int rc = 0;
+    for (size_t i = 0; i < ntodo && rc == 0; i++) {
         HandleObject *h = el_ring_pop(&self->ready);
-        int rc = 0;
         if (!h->cancelled) {
             rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
         }
         Py_DECREF(h);
-        if (rc < 0) {
-            return -1;
-        }
     }
-    return 0;
+    /* Write coalescing (transport.c): what the callbacks wrote leaves now,
+     * one writev per transport.  Also when a callback failed, so that no
+     * data is left unsent while the loop is stopped. */
+    if (el_ring_len(&self->flushq) && transport_flush_pending(self) < 0) {
+        return -1;
+    }
+    return rc;
 }
 
 static PyObject *
@@ -477,7 +484,8 @@ loop_check_running(LoopObject *self)
                         "This event loop is already running");
         return -1;
     }
-    PyObject *cur = PyObject_CallNoArgs(self->st->get_running_loop);
+    PyObject *cur = PyObject_CallMethod(self->st->events,
+                                        "_get_running_loop", NULL);
     if (cur == NULL) {
         return -1;
     }
@@ -577,7 +585,8 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     }
     Py_XDECREF(r);
     if (!failed) {
-        r = PyObject_CallOneArg(st->set_running_loop, (PyObject *)self);
+        r = PyObject_CallMethod(st->events, "_set_running_loop", "O",
+                                (PyObject *)self);
         failed = r == NULL;
         Py_XDECREF(r);
     }
@@ -595,7 +604,7 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     self->stopping = 0;
     self->running = 0;
     self->thread_id = 0;
-    r = PyObject_CallOneArg(st->set_running_loop, Py_None);
+    r = PyObject_CallMethod(st->events, "_set_running_loop", "O", Py_None);
     Py_XDECREF(r);
     if (loop_set_origin_tracking(self, 0) < 0) {
         r = NULL;
@@ -778,6 +787,7 @@ loop_clear_reactor(LoopObject *self)
         Py_DECREF(el_container_of(t, TimerHandleObject, timer));
     }
     loop_io_clear(self);
+    transport_loop_clear(self);
 }
 
 static PyObject *
@@ -939,21 +949,16 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     self->custom_time = mine != ours;
     Py_DECREF(mine);
     Py_DECREF(ours);
-    /* asyncio.coroutines._is_debug_mode() */
-    PyObject *flags = PyObject_GetAttrString(st->sys, "flags");
-    PyObject *dev = flags ? PyObject_GetAttrString(flags, "dev_mode") : NULL;
-    PyObject *ign = dev ? PyObject_GetAttrString(flags, "ignore_environment")
-                        : NULL;
-    Py_XDECREF(flags);
-    if (ign == NULL) {
-        Py_XDECREF(dev);
+    /* asyncio's loop asks coroutines._is_debug_mode() (sys.flags.dev_mode
+     * or PYTHONASYNCIODEBUG); ask it too, so patching it works the same. */
+    PyObject *dbg = PyObject_CallMethod(st->coroutines, "_is_debug_mode",
+                                        NULL);
+    int on = dbg ? PyObject_IsTrue(dbg) : -1;
+    Py_XDECREF(dbg);
+    if (on < 0) {
         return loop_new_fail(self);
     }
-    const char *env = getenv("PYTHONASYNCIODEBUG");
-    self->debug = (char)(PyObject_IsTrue(dev) == 1
-                         || (PyObject_IsTrue(ign) == 0 && env && *env));
-    Py_DECREF(dev);
-    Py_DECREF(ign);
+    self->debug = (char)on;
     return (PyObject *)self;
 }
 
@@ -976,10 +981,13 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     }
     el_heap_t *heap = &self->core.timers;
     for (size_t i = 0; i < heap->len; i++) {
-        Py_VISIT((PyObject *)el_container_of(heap->nodes[i],
+        Py_VISIT((PyObject *)el_container_of(heap->nodes[i].t,
                                              TimerHandleObject, timer));
     }
     int r = loop_io_traverse(self, visit, arg);
+    if (r == 0) {
+        r = transport_loop_traverse(self, visit, arg);
+    }
     if (r) {
         return r;
     }
@@ -1076,6 +1084,17 @@ Loop_set_flag(LoopObject *self, PyObject *v, void *c)
 }
 
 static PyObject *
+Loop_get_clock_resolution(LoopObject *Py_UNUSED(self), void *Py_UNUSED(c))
+{
+    /* time.get_clock_info('monotonic').resolution, as asyncio. */
+    struct timespec ts;
+    if (clock_getres(CLOCK_MONOTONIC, &ts) < 0) {
+        return PyFloat_FromDouble(1e-9);
+    }
+    return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+}
+
+static PyObject *
 Loop_get_backend(LoopObject *self, void *Py_UNUSED(c))
 {
     if (!self->core_ready) {
@@ -1090,6 +1109,8 @@ Loop_get_backend(LoopObject *self, void *Py_UNUSED(c))
 
 static PyGetSetDef Loop_getset[] = {
     {"_thread_id", (getter)Loop_get_thread_id, NULL, NULL, NULL},
+    {"_clock_resolution", (getter)Loop_get_clock_resolution, NULL, NULL,
+     NULL},
     {"_backend", (getter)Loop_get_backend, NULL,
      "Name of the poller backend in use.", NULL},
     FLAG("_closed", closed),

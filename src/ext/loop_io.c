@@ -111,7 +111,8 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     /* asyncio's _ensure_fd_no_transport(): an object without a usable
      * fileno() is refused before anything else. */
-    if (fileobj_to_fd_ex(args[0], &fd, 1) < 0) {
+    if (fileobj_to_fd_ex(args[0], &fd, 1) < 0
+        || transport_check_fd(self, args[0], fd) < 0) {
         return NULL;
     }
     if (loop_check_closed(self) < 0
@@ -127,8 +128,7 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (fresh) {
         if (el_io_lookup(&self->core, fd) != NULL) {
             Py_DECREF(h);
-            PyErr_Format(PyExc_RuntimeError,
-                         "File descriptor %d is used by transport", fd);
+            transport_fd_busy_error(self, args[0], fd);
             return NULL;
         }
         w = PyMem_Calloc(1, sizeof(*w));
@@ -234,7 +234,8 @@ static PyObject *
 fdwatch_remove_meth(LoopObject *self, PyObject *fileobj, unsigned which)
 {
     int fd;
-    if (fileobj_to_fd_ex(fileobj, &fd, 1) < 0) {
+    if (fileobj_to_fd_ex(fileobj, &fd, 1) < 0
+        || transport_check_fd(self, fileobj, fd) < 0) {
         return NULL;
     }
     if (self->closed) {

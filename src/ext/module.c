@@ -29,8 +29,9 @@ get_state(PyObject *mod)
     return (eloop_state *)PyModule_GetState(mod);
 }
 
-static int
-import_attr(PyObject **dst, const char *modname, const char *attr)
+/* *dst = modname.attr (or the module itself when attr is NULL). */
+int
+eloop_import_attr(PyObject **dst, const char *modname, const char *attr)
 {
     PyObject *mod = PyImport_ImportModule(modname);
     if (mod == NULL) {
@@ -93,32 +94,36 @@ module_exec(PyObject *mod)
         return -1;
     }
 
-    if (import_attr(&st->Future, "asyncio.futures", "Future") < 0
-        || import_attr(&st->Task, "asyncio.tasks", "Task") < 0
-        || import_attr(&st->ensure_future, "asyncio.tasks",
+    if (eloop_import_attr(&st->Future, "asyncio.futures", "Future") < 0
+        || eloop_import_attr(&st->Task, "asyncio.tasks", "Task") < 0
+        || eloop_import_attr(&st->ensure_future, "asyncio.tasks",
                        "ensure_future") < 0
-        || import_attr(&st->wrap_future, "asyncio.futures",
+        || eloop_import_attr(&st->wrap_future, "asyncio.futures",
                        "wrap_future") < 0
-        || import_attr(&st->iscoroutine, "asyncio.coroutines",
+        || eloop_import_attr(&st->iscoroutine, "asyncio.coroutines",
                        "iscoroutine") < 0
-        || import_attr(&st->iscoroutinefunction, "asyncio.coroutines",
+        || eloop_import_attr(&st->iscoroutinefunction, "asyncio.coroutines",
                        "iscoroutinefunction") < 0
-        || import_attr(&st->set_running_loop, "asyncio.events",
-                       "_set_running_loop") < 0
-        || import_attr(&st->get_running_loop, "asyncio.events",
-                       "_get_running_loop") < 0
-        || import_attr(&st->format_callback_source,
+        || eloop_import_attr(&st->events, "asyncio.events", NULL) < 0
+        || eloop_import_attr(&st->coroutines, "asyncio.coroutines", NULL) < 0
+        || eloop_import_attr(&st->format_callback_source,
                        "asyncio.format_helpers",
                        "_format_callback_source") < 0
-        || import_attr(&st->extract_stack, "asyncio.format_helpers",
+        || eloop_import_attr(&st->extract_stack, "asyncio.format_helpers",
                        "extract_stack") < 0
-        || import_attr(&st->format_list, "traceback", "format_list") < 0
-        || import_attr(&st->logger, "asyncio.log", "logger") < 0
-        || import_attr(&st->ThreadPoolExecutor, "concurrent.futures",
+        || eloop_import_attr(&st->format_list, "traceback", "format_list") < 0
+        || eloop_import_attr(&st->logger, "asyncio.log", "logger") < 0
+        || eloop_import_attr(&st->ThreadPoolExecutor, "concurrent.futures",
                        "ThreadPoolExecutor") < 0
-        || import_attr(&st->WeakSet, "weakref", "WeakSet") < 0
-        || import_attr(&st->sys, "sys", NULL) < 0
-        || import_attr(&st->signal, "signal", NULL) < 0) {
+        || eloop_import_attr(&st->WeakSet, "weakref", "WeakSet") < 0
+        || eloop_import_attr(&st->sys, "sys", NULL) < 0
+        || eloop_import_attr(&st->signal, "signal", NULL) < 0
+        || eloop_import_attr(&st->BufferedProtocol, "asyncio.protocols",
+                       "BufferedProtocol") < 0
+        || eloop_import_attr(&st->TransportSocket, "asyncio.trsock",
+                       "TransportSocket") < 0
+        || eloop_import_attr(&st->set_result_unless_cancelled, "asyncio.futures",
+                       "_set_result_unless_cancelled") < 0) {
         return -1;
     }
     st->run_until_complete_cb = PyObject_GetAttrString(
@@ -133,11 +138,21 @@ module_exec(PyObject *mod)
     st->kw_loop = Py_BuildValue("(s)", "loop");
     st->kw_task = Py_BuildValue("(sss)", "loop", "name", "context");
     st->kw_context = Py_BuildValue("(s)", "context");
+    st->str_data_received = PyUnicode_InternFromString("data_received");
+    st->str_buffer_updated = PyUnicode_InternFromString("buffer_updated");
+    st->str_get_buffer = PyUnicode_InternFromString("get_buffer");
+    if (st->str_data_received == NULL || st->str_buffer_updated == NULL
+        || st->str_get_buffer == NULL || transport_type_init(mod, st) < 0) {
+        return -1;
+    }
     if (st->kw_loop == NULL || st->kw_task == NULL || st->kw_context == NULL
         || st->run_until_complete_cb == NULL || st->sighandler_noop == NULL
         || st->str_call_exception_handler == NULL
         || st->str_default_exception_handler == NULL
         || st->str_time == NULL || st->str_context == NULL) {
+        return -1;
+    }
+    if (sock_state_init(mod, st) < 0) {
         return -1;
     }
     return 0;
@@ -146,12 +161,14 @@ module_exec(PyObject *mod)
 #define STATE_FIELDS(X)                                                     \
     X(LoopType) X(HandleType) X(TimerHandleType) X(Future) X(Task)          \
     X(ensure_future) X(wrap_future) X(iscoroutine) X(iscoroutinefunction)   \
-    X(set_running_loop) X(get_running_loop) X(format_callback_source)       \
+    X(events) X(coroutines) X(format_callback_source)       \
     X(extract_stack) X(format_list) X(logger) X(ThreadPoolExecutor)         \
     X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
     X(sighandler_noop) X(str_call_exception_handler)                        \
     X(str_default_exception_handler) X(str_time) X(str_context)            \
-    X(kw_loop) X(kw_task) X(kw_context)
+    X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                   \
+    X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
+    X(str_data_received) X(str_buffer_updated) X(str_get_buffer)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)
@@ -160,7 +177,7 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
 #define VISIT(f) Py_VISIT(st->f);
     STATE_FIELDS(VISIT)
 #undef VISIT
-    return 0;
+    return sock_state_traverse(st, visit, arg);
 }
 
 static int
@@ -171,6 +188,7 @@ module_clear(PyObject *mod)
 #define CLEAR(f) Py_CLEAR(st->f);
     STATE_FIELDS(CLEAR)
 #undef CLEAR
+    sock_state_clear(st);
     return 0;
 }
 

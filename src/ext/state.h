@@ -23,6 +23,8 @@ typedef struct {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
+    PyTypeObject *TransportType;        /* transport.c: SocketTransport, a
+                                           subclass of asyncio's Transport */
 
     /* Objects from asyncio and the stdlib, imported once at module exec.
      * Everything here is used off the hot path or is a type we construct. */
@@ -32,8 +34,11 @@ typedef struct {
     PyObject *wrap_future;
     PyObject *iscoroutine;
     PyObject *iscoroutinefunction;
-    PyObject *set_running_loop;         /* asyncio.events._set_running_loop */
-    PyObject *get_running_loop;         /* asyncio.events._get_running_loop */
+    PyObject *events;                   /* asyncio.events: its
+                                           _get/_set_running_loop are looked
+                                           up per run, as asyncio does, so
+                                           patching them works */
+    PyObject *coroutines;               /* asyncio.coroutines */
     PyObject *format_callback_source;   /* format_helpers._format_callback_source */
     PyObject *extract_stack;            /* format_helpers.extract_stack */
     PyObject *format_list;              /* traceback.format_list */
@@ -51,11 +56,40 @@ typedef struct {
     PyObject *kw_loop;                  /* ("loop",) */
     PyObject *kw_task;                  /* ("loop", "name", "context") */
     PyObject *kw_context;               /* ("context",) */
+    /* transport.c, transport_loop.c */
+    PyObject *BufferedProtocol;         /* asyncio.protocols */
+    PyObject *TransportSocket;          /* asyncio.trsock */
+    PyObject *set_result_unless_cancelled;  /* asyncio.futures, private */
+    PyObject *str_data_received;
+    PyObject *str_buffer_updated;
+    PyObject *str_get_buffer;
 
     PyObject *handle_free[HANDLE_FREELIST_MAX];
     int handle_nfree;
     PyObject *timer_free[HANDLE_FREELIST_MAX];
     int timer_nfree;
+
+    /* sock.c: socket operations, resolution and the accept loop.  Filled
+     * by sock_state_init(), visited by sock_state_traverse(), released by
+     * sock_state_clear() (all called from module.c). */
+    struct {
+        PyTypeObject *SockOpType;
+        PyTypeObject *AcceptorType;
+        PyTypeObject *SockCoroType;
+        PyObject *socket_socket;        /* socket.socket */
+        PyObject *getaddrinfo;          /* socket.getaddrinfo */
+        PyObject *getnameinfo;          /* socket.getnameinfo */
+        PyObject *SSLSocket;            /* ssl.SSLSocket, or NULL */
+        PyObject *TransportSocket;      /* asyncio.trsock.TransportSocket */
+        PyObject *ipaddr_info;          /* asyncio.base_events._ipaddr_info */
+        PyObject *constants;            /* asyncio.constants */
+        PyObject *str_fileno;
+        PyObject *str_create_future;
+        PyObject *str_set_result;
+        PyObject *str_set_exception;
+        PyObject *str_done;
+        PyObject *str_add_done_callback;
+    } sk;
 } eloop_state;
 
 /* Per-fd record for add_reader()/add_writer(): the embedded watcher plus the
@@ -97,6 +131,12 @@ typedef struct LoopObject {
     PyObject *transports;       /* dict fd -> transport or server socket
                                    owner: the loop's strong reference while
                                    the fd is in use (asyncio's _transports) */
+    /* Write coalescing (transport.c): transports that queued data during
+     * this iteration and have not sent it yet; one strong reference each.
+     * Flushed after the callback phase of every iteration. */
+    el_ring_t flushq;
+    char *read_buf;             /* 256 KiB scratch buffer for recv() before
+                                   data_received(); PyMem, lazily made */
 
     /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
      * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */
@@ -122,6 +162,10 @@ typedef struct {
     el_timer_t timer;           /* linked into loop->core.timers when armed */
     PyObject *when;             /* the deadline exactly as given */
 } TimerHandleObject;
+
+/* module.c */
+int eloop_import_attr(PyObject **dst, const char *modname,
+                      const char *attr);
 
 /* handle.c */
 extern PyType_Spec Handle_spec;
@@ -150,8 +194,27 @@ int64_t loop_when_to_ns(double when);
 
 /* Extra Loop methods defined by other files (networking); module_exec adds
  * them to the Loop type so each file owns its own method table. */
-extern PyMethodDef Loop_transport_methods[];   /* transport.c */
+extern PyMethodDef Loop_transport_methods[];   /* transport_loop.c */
 extern PyMethodDef Loop_sock_methods[];        /* sock.c */
+
+/* sock.c: module-state setup for the socket operations. */
+int sock_state_init(PyObject *mod, eloop_state *st);
+int sock_state_traverse(eloop_state *st, visitproc visit, void *arg);
+void sock_state_clear(eloop_state *st);
+
+/* transport_loop.c: the loop's side of socket transports (transport.c) */
+int transport_type_init(PyObject *mod, eloop_state *st);
+/* Sends what transports queued during this iteration.  May be called with
+ * an exception set (a failing iteration): it is kept, and -1 returned. */
+int transport_flush_pending(LoopObject *loop);
+/* Drops the loop's transport state (flush queue, scratch buffer). */
+void transport_loop_clear(LoopObject *loop);
+int transport_loop_traverse(LoopObject *loop, visitproc visit, void *arg);
+/* asyncio's _ensure_fd_no_transport(): -1 with RuntimeError if fd belongs
+ * to a transport that is not closing.  fileobj is what the caller gave. */
+int transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd);
+/* The RuntimeError for an fd whose watcher is not add_reader()'s. */
+void transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd);
 
 /* loop_io.c */
 int loop_io_clear(LoopObject *loop);

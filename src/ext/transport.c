@@ -1,9 +1,1453 @@
 /*
- * transport.c -- socket transports (TCP and Unix streams) in C.
- * (Being written; the method table is registered on Loop by module.c.)
+ * transport.c -- socket transports (TCP and Unix streams) in C: asyncio's
+ * _SelectorSocketTransport (selector_events.py) over the core's el_stream_t.
+ *
+ * The type subclasses asyncio.transports.Transport, so isinstance() checks
+ * in user code pass.  BaseTransport's __slots__ = ('_extra',) places one
+ * object pointer right after the object header; our struct reserves it
+ * (TransportObject.extra, see transport.h), and transport_type_init()
+ * (transport_loop.c) checks that the layout still matches before building
+ * the type.
+ *
+ * Callback order is asyncio's.  Readiness does no I/O here: the stream's
+ * notify_cb queues the transport's read or write handle on the ready ring,
+ * exactly where asyncio's selector queues its reader and writer handles,
+ * and the read, the write and the protocol callbacks happen when that
+ * handle runs (el_stream_process), in the callback phase.
+ *
+ * Write coalescing.  asyncio's write() calls send() at once when its
+ * buffer is empty: one syscall per write() call.  Here write() queues the
+ * chunk (a bytes object by reference, anything else copied, since a
+ * bytearray may change after write() returns) and links the transport on
+ * loop->flushq; after the callback phase of the iteration, loop_run_once()
+ * calls transport_flush_pending() (transport_loop.c), which sends each
+ * transport's queue with one sendmsg() of up to IOV_MAX chunks.  A
+ * protocol that writes a header, a body and a trailer, or answers ten
+ * pipelined requests in one callback, costs one syscall instead of many.
+ * Wherever asyncio's behaviour depends on what its immediate send would
+ * have left buffered, we send first and decide after, so the outcome is
+ * asyncio's:
+ *   - write() sends at once when the queue exceeds the high-water mark, so
+ *     pause_writing() is called exactly when asyncio calls it: when a send
+ *     attempt leaves more than the high-water mark buffered;
+ *   - close(), write_eof(), abort() and set_write_buffer_limits() flush
+ *     first, so "is the buffer empty?" has asyncio's answer;
+ *   - such an immediate send first flushes the transports that queued data
+ *     earlier in the iteration, so peers become readable in asyncio's
+ *     order (transport_flush_now);
+ *   - outside a running loop, or from another thread, write() sends at once.
+ * While the kernel refuses data (a write is under way), nothing is sent
+ * early: asyncio would only append to its buffer too.  What differs, by
+ * design: get_write_buffer_size() and repr() count bytes queued in this
+ * iteration and not yet sent; a failed coalesced send closes the transport
+ * at the end of the iteration, not inside write() (is_closing() turns True
+ * and connection_lost() runs a step later); and a peer in the same loop
+ * whose read runs later in the same iteration gets the bytes one iteration
+ * later (data_received() boundaries differ; bytes and order do not).
+ *
+ * Ownership: while a transport is open, loop->transports[fd] holds it
+ * (asyncio's _transports, but strong); a queued read/write handle and a
+ * flushq entry each hold one more reference.  connection_lost() drops the
+ * dict entry and the handles, which also breaks the transport -> handle ->
+ * bound method -> transport cycle, so a closed transport is freed by
+ * refcounting alone.
  */
-#include "state.h"
+#include "transport.h"
 
-PyMethodDef Loop_transport_methods[] = {
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
+#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
+
+static PyObject *tr_close(TransportObject *self, PyObject *ignored);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static inline int
+is_fatal(PyObject *exc)
+{
+    return PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)
+           || PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
+}
+
+/* OSError(err, strerror(err)): Python picks the subclass
+ * (ConnectionResetError, BrokenPipeError, ...). */
+static PyObject *
+make_oserror(int err)
+{
+    return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
+}
+
+/* logger.debug(fmt, self[, message], exc_info=exc) in debug mode only. */
+static int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc)
+{
+    if (self->loop == NULL || !self->loop->debug) {
+        return 0;
+    }
+    PyObject *meth = PyObject_GetAttrString(self->st->logger, "debug");
+    if (meth == NULL) {
+        return -1;
+    }
+    PyObject *args = message
+        ? Py_BuildValue("(sOs)", fmt, (PyObject *)self, message)
+        : Py_BuildValue("(sO)", fmt, (PyObject *)self);
+    PyObject *kw = exc && args ? Py_BuildValue("{sO}", "exc_info", exc)
+                               : NULL;
+    PyObject *r = args && (kw || !exc) ? PyObject_Call(meth, args, kw)
+                                       : NULL;
+    Py_XDECREF(kw);
+    Py_XDECREF(args);
+    Py_DECREF(meth);
+    return discard(r);
+}
+
+/* loop.call_exception_handler({'message', 'exception', 'transport',
+ * 'protocol'}), the context every transport error in asyncio carries. */
+static int
+tr_report(TransportObject *self, const char *message, PyObject *exc)
+{
+    PyObject *ctx = Py_BuildValue(
+        "{sssOsOsO}", "message", message, "exception", exc, "transport",
+        (PyObject *)self, "protocol",
+        self->protocol ? self->protocol : Py_None);
+    if (ctx == NULL) {
+        return -1;
+    }
+    int rc = loop_call_exception_handler(self->loop, ctx);
+    Py_DECREF(ctx);
+    return rc;
+}
+
+/* The loop runs here and now, so work can wait for the end of the
+ * iteration. */
+static inline int
+running_here(LoopObject *loop)
+{
+    return loop->running && loop->thread_id == PyThread_get_thread_ident();
+}
+
+/* loop.call_soon(self.<meth>[, arg]) */
+int
+transport_call_soon(TransportObject *self, const char *meth, PyObject *arg)
+{
+    PyObject *cb = PyObject_GetAttrString((PyObject *)self, meth);
+    if (cb == NULL) {
+        return -1;
+    }
+    PyObject *r = arg ? PyObject_CallMethod((PyObject *)self->loop,
+                                            "call_soon", "OO", cb, arg)
+                      : PyObject_CallMethod((PyObject *)self->loop,
+                                            "call_soon", "O", cb);
+    Py_DECREF(cb);
+    return discard(r);
+}
+
+/* Drops loop->transports[fd] if it is us. */
+int
+transport_unregister(TransportObject *self)
+{
+    PyObject *d = self->loop ? self->loop->transports : NULL;
+    if (d == NULL || self->sock_fd < 0) {
+        return 0;
+    }
+    PyObject *key = PyLong_FromLong(self->sock_fd);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *cur = PyDict_GetItemWithError(d, key);    /* borrowed */
+    int rc = 0;
+    if (cur == (PyObject *)self) {
+        rc = PyDict_DelItem(d, key);
+    }
+    else if (cur == NULL && PyErr_Occurred()) {
+        rc = -1;
+    }
+    Py_DECREF(key);
+    return rc;
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+/* asyncio's _call_connection_lost(): connection_lost(exc) exactly once,
+ * then release the socket, the server and the loop's references. */
+static int
+tr_call_connection_lost(TransportObject *self, PyObject *exc)
+{
+    if (self->lost) {
+        return 0;
+    }
+    self->lost = 1;
+    if (self->conn_lost == 0) {
+        self->conn_lost = 1;    /* writes from now on are ignored */
+    }
+    PyObject *err = NULL;
+    if (self->protocol_connected && self->protocol != NULL) {
+        PyObject *protocol = Py_NewRef(self->protocol);
+        if (discard(call_method1(protocol, "connection_lost",
+                                 exc ? exc : Py_None)) < 0) {
+            err = el_fetch_exc();
+        }
+        Py_DECREF(protocol);
+    }
+    /* `finally:` -- detach the watcher before the fd closes. */
+    el_stream_close(&self->stream);
+    PyObject *sock = self->sock, *server = self->server;
+    self->sock = NULL;
+    self->server = NULL;
+    Py_CLEAR(self->protocol);
+    Py_CLEAR(self->read_handle);
+    Py_CLEAR(self->write_handle);
+    PyObject *steps[3] = {NULL, sock, server};
+    for (int i = 0; i < 3; i++) {
+        int rc;
+        if (i == 0) {
+            rc = transport_unregister(self);
+        }
+        else if (steps[i] == NULL) {
+            continue;
+        }
+        else {
+            rc = discard(call_method1(steps[i], i == 1 ? "close" : "_detach",
+                                      NULL));
+        }
+        if (rc < 0) {
+            /* As a raise in `finally:`: the new error wins, chained. */
+            PyObject *e = el_fetch_exc();
+            if (err != NULL) {
+                PyException_SetContext(e, err);
+            }
+            err = e;
+        }
+    }
+    Py_XDECREF(sock);
+    Py_XDECREF(server);
+    if (err != NULL) {
+        el_restore_exc(err);
+        return -1;
+    }
+    /* _SelectorSocketTransport's override: a sendfile() waiting for the
+     * buffer to drain learns that it never will. */
+    if (self->empty_waiter != NULL) {
+        PyObject *e = PyObject_CallFunction(PyExc_ConnectionError, "s",
+                                            "Connection is closed by peer");
+        int rc = e ? discard(call_method1(self->empty_waiter,
+                                          "set_exception", e)) : -1;
+        Py_XDECREF(e);
+        return rc;
+    }
+    return 0;
+}
+
+static int
+tr_force_close(TransportObject *self, PyObject *exc)
+{
+    if (self->conn_lost) {
+        return 0;
+    }
+    el_stream_write_clear(&self->stream);
+    if (!self->closing) {
+        self->closing = 1;
+        el_stream_read_stop(&self->stream);
+    }
+    self->conn_lost++;
+    return transport_call_soon(self, "_call_connection_lost",
+                               exc ? exc : Py_None);
+}
+
+/* asyncio's _fatal_error(): OSErrors are expected (a peer went away) and
+ * only logged in debug mode; anything else is reported. */
+static int
+tr_fatal_error(TransportObject *self, PyObject *exc, const char *message)
+{
+    int rc;
+    if (PyErr_GivenExceptionMatches(exc, PyExc_OSError)) {
+        rc = tr_debug_log(self, "%r: %s", message, exc);
+    }
+    else {
+        rc = tr_report(self, message, exc);
+    }
+    return rc < 0 ? -1 : tr_force_close(self, exc);
+}
+
+/* With a protocol callback's exception set: SystemExit and
+ * KeyboardInterrupt stay set and escape, as asyncio re-raises them; any
+ * other error is fatal to the transport. */
+static void
+tr_callback_failed(TransportObject *self, const char *message)
+{
+    PyObject *exc = el_fetch_exc();
+    if (is_fatal(exc)) {
+        el_restore_exc(exc);
+        return;
+    }
+    (void)tr_fatal_error(self, exc, message);
+    Py_DECREF(exc);
+}
+
+static void
+tr_errno_fatal(TransportObject *self, int err, const char *message)
+{
+    PyObject *exc = make_oserror(err);
+    if (exc != NULL) {
+        (void)tr_fatal_error(self, exc, message);
+        Py_DECREF(exc);
+    }
+}
+
+/* ---- flow control ------------------------------------------------------- */
+
+static inline Py_ssize_t
+tr_buffer_size(TransportObject *self)
+{
+    return (Py_ssize_t)el_stream_write_queue_size(&self->stream);
+}
+
+static int
+tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
+{
+    PyObject *r = self->protocol ? call_method1(self->protocol, meth, NULL)
+                                 : NULL;
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (self->protocol == NULL) {
+        PyErr_Format(PyExc_AttributeError,
+                     "'NoneType' object has no attribute '%s'", meth);
+    }
+    PyObject *exc = el_fetch_exc();
+    if (is_fatal(exc)) {
+        el_restore_exc(exc);
+        return -1;
+    }
+    int rc = tr_report(self, msg, exc);
+    Py_DECREF(exc);
+    return rc;
+}
+
+static int
+tr_maybe_pause(TransportObject *self)
+{
+    if (tr_buffer_size(self) <= self->high_water || self->protocol_paused) {
+        return 0;
+    }
+    self->protocol_paused = 1;
+    return tr_protocol_flow(self, "pause_writing",
+                            "protocol.pause_writing() failed");
+}
+
+static int
+tr_maybe_resume(TransportObject *self)
+{
+    if (!self->protocol_paused || tr_buffer_size(self) > self->low_water) {
+        return 0;
+    }
+    self->protocol_paused = 0;
+    return tr_protocol_flow(self, "resume_writing",
+                            "protocol.resume_writing() failed");
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Sends the queue now, as asyncio's write() would have: a no-op while a
+ * write is under way (asyncio would only buffer).  Returns -1 only with
+ * an exception to raise; a failed send is handled as asyncio handles it
+ * (_fatal_error, the transport closes). */
+int
+transport_flush_one(TransportObject *self)
+{
+    if (self->conn_lost || self->loop == NULL) {
+        return 0;
+    }
+    int r = el_stream_flush(&self->stream);
+    if (r == 0 && self->closing) {
+        /* Drained data written while close() waited: as close() with an
+         * empty buffer. */
+        self->conn_lost++;
+        return transport_call_soon(self, "_call_connection_lost", Py_None);
+    }
+    if (r >= 0) {
+        return 0;
+    }
+    if (r == -ESHUTDOWN && self->loop->closed) {
+        /* asyncio's _add_writer() -> _check_closed() */
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    tr_errno_fatal(self, -r, "Fatal write error on socket transport");
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+int
+transport_flush_now(TransportObject *self)
+{
+    /* Transports that queued data earlier in this iteration go first:
+     * asyncio sent their data when they wrote it, so the order in which
+     * peers become readable (the order of their data_received() calls)
+     * stays asyncio's. */
+    if (!self->conn_lost && self->loop != NULL
+        && el_stream_write_queue_len(&self->stream) > 0
+        && !el_stream_is_writing(&self->stream)
+        && el_ring_len(&self->loop->flushq) > 0 && running_here(self->loop)
+        && transport_flush_pending(self->loop) < 0) {
+        return -1;
+    }
+    return transport_flush_one(self);
+}
+
+static void
+tr_write_done(el_stream_t *s, void *token, int status)
+{
+    (void)s;
+    (void)status;
+    Py_DECREF((PyObject *)token);
+}
+
+/* After data was queued: send now or at the end of the iteration, then
+ * asyncio's _maybe_pause_protocol(). */
+static int
+tr_after_queue(TransportObject *self)
+{
+    LoopObject *loop = self->loop;
+    if (!el_stream_is_writing(&self->stream)) {
+        if (!running_here(loop) || tr_buffer_size(self) > self->high_water) {
+            if (transport_flush_now(self) < 0) {
+                return -1;
+            }
+            if (self->conn_lost) {
+                return 0;       /* the send failed: asyncio returns too */
+            }
+        }
+        else if (!self->flush_queued) {
+            if (el_ring_push(&loop->flushq, self) < 0) {
+                return transport_flush_one(self);
+            }
+            Py_INCREF(self);
+            self->flush_queued = 1;
+        }
+    }
+    return tr_maybe_pause(self);
+}
+
+/* write(b''.join(objs)) without the join: each object becomes one queued
+ * chunk, by reference if it is bytes, else as a bytes copy. */
+static PyObject *
+tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
+{
+    PyObject *small[8], **tokens = small;
+    Py_ssize_t ntok = 0, total = 0;
+    PyObject *res = NULL;
+
+    if (self->eof) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot call write() after write_eof()");
+        return NULL;
+    }
+    if (self->empty_waiter != NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "unable to write; sendfile is in progress");
+        return NULL;
+    }
+    if (n > (Py_ssize_t)(sizeof(small) / sizeof(small[0]))) {
+        tokens = PyMem_New(PyObject *, n);
+        if (tokens == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *tok;
+        if (PyBytes_Check(objs[i])) {
+            tok = Py_NewRef(objs[i]);
+        }
+        else {
+            Py_buffer view;
+            if (PyObject_GetBuffer(objs[i], &view, PyBUF_SIMPLE) < 0) {
+                goto done;
+            }
+            tok = PyBytes_FromStringAndSize(view.buf, view.len);
+            PyBuffer_Release(&view);
+            if (tok == NULL) {
+                goto done;
+            }
+        }
+        if (PyBytes_GET_SIZE(tok) == 0) {
+            Py_DECREF(tok);
+            continue;
+        }
+        total += PyBytes_GET_SIZE(tok);
+        tokens[ntok++] = tok;
+    }
+    if (total == 0) {
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    if (self->conn_lost) {
+        if (self->conn_lost >= LOG_THRESHOLD_FOR_CONNLOST_WRITES
+            && discard(PyObject_CallMethod(
+                   self->st->logger, "warning", "s",
+                   "socket.send() raised exception.")) < 0) {
+            goto done;
+        }
+        self->conn_lost++;
+        res = Py_NewRef(Py_None);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < ntok; i++) {
+        PyObject *tok = tokens[i];
+        int err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
+                                  (size_t)PyBytes_GET_SIZE(tok), tok);
+        if (err < 0) {
+            if (err == -ENOMEM) {
+                PyErr_NoMemory();
+            }
+            else {
+                errno = -err;
+                PyErr_SetFromErrno(PyExc_OSError);
+            }
+            goto done;
+        }
+        tokens[i] = NULL;       /* the queue owns it now */
+    }
+    if (tr_after_queue(self) == 0) {
+        res = Py_NewRef(Py_None);
+    }
+done:
+    for (Py_ssize_t i = 0; i < ntok; i++) {
+        Py_XDECREF(tokens[i]);
+    }
+    if (tokens != small) {
+        PyMem_Free(tokens);
+    }
+    return res;
+}
+
+static PyObject *
+tr_write(TransportObject *self, PyObject *data)
+{
+    if (!PyBytes_Check(data) && !PyByteArray_Check(data)
+        && !PyMemoryView_Check(data)) {
+        PyObject *name = PyType_GetName(Py_TYPE(data));
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "data argument must be a bytes-like object, "
+                         "not %R", name);
+            Py_DECREF(name);
+        }
+        return NULL;
+    }
+    return tr_write_objs(self, &data, 1);
+}
+
+static PyObject *
+tr_writelines(TransportObject *self, PyObject *list)
+{
+    /* The semantics of WriteTransport.writelines(): write(b''.join(x)),
+     * with join's errors. */
+    PyObject *seq = PySequence_Fast(list, "can only join an iterable");
+    if (seq == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *res = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyObject_CheckBuffer(items[i])) {
+            PyErr_Format(PyExc_TypeError,
+                         "sequence item %zd: expected a bytes-like object, "
+                         "%.80s found", i, Py_TYPE(items[i])->tp_name);
+            goto done;
+        }
+    }
+    res = tr_write_objs(self, items, n);
+done:
+    Py_DECREF(seq);
+    return res;
+}
+
+/* An asynchronous write pass (the write handle) finished: asyncio's
+ * _write_ready() after its send. */
+static void
+tr_written_cb(el_stream_t *s, int status)
+{
+    TransportObject *self = el_container_of(s, TransportObject, stream);
+    if (PyErr_Occurred()) {
+        return;
+    }
+    if (status < 0) {
+        el_stream_write_clear(s);
+        PyObject *exc = make_oserror(-status);
+        if (exc == NULL) {
+            return;
+        }
+        if (tr_fatal_error(self, exc, "Fatal write error on socket "
+                                      "transport") == 0
+            && self->empty_waiter != NULL) {
+            (void)discard(call_method1(self->empty_waiter, "set_exception",
+                                       exc));
+        }
+        Py_DECREF(exc);
+        return;
+    }
+    if (tr_maybe_resume(self) < 0) {    /* may write more */
+        return;
+    }
+    if (el_stream_write_queue_len(s) == 0) {
+        if (self->empty_waiter != NULL
+            && discard(call_method1(self->empty_waiter, "set_result",
+                                    Py_None)) < 0) {
+            return;
+        }
+        if (self->closing && !self->conn_lost) {
+            (void)tr_call_connection_lost(self, NULL);
+        }
+        /* A pending write_eof() shutdown follows in the core. */
+    }
+}
+
+static void
+tr_shutdown_cb(el_stream_t *s, int status)
+{
+    (void)s;
+    if (status < 0 && !PyErr_Occurred()) {
+        /* asyncio's sock.shutdown() raises out of _write_ready(). */
+        errno = -status;
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
+{
+    TransportObject *self = el_container_of(s, TransportObject, stream);
+    LoopObject *loop = self->loop;
+
+    if (!self->buffered) {
+        if (loop->read_buf == NULL) {
+            loop->read_buf = PyMem_Malloc(suggested);
+            if (loop->read_buf == NULL) {
+                PyErr_NoMemory();
+                tr_callback_failed(self,
+                                   "Fatal read error on socket transport");
+                return;
+            }
+        }
+        buf->base = loop->read_buf;
+        buf->len = suggested;
+        return;
+    }
+    /* asyncio's _read_ready__get_buffer() */
+    PyObject *minus_one = PyLong_FromLong(-1);
+    PyObject *b = minus_one && self->protocol
+        ? PyObject_CallMethodOneArg(self->protocol, self->st->str_get_buffer,
+                                    minus_one)
+        : NULL;
+    Py_XDECREF(minus_one);
+    if (b == NULL) {
+        goto get_buffer_failed;
+    }
+    Py_ssize_t len = PyObject_Length(b);
+    if (len == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "get_buffer() returned an empty buffer");
+    }
+    if (len <= 0) {
+        Py_DECREF(b);
+        goto get_buffer_failed;
+    }
+    /* recv_into()'s own failure (say, a read-only buffer) is a read
+     * error in asyncio, not a get_buffer() one. */
+    if (PyObject_GetBuffer(b, &self->view, PyBUF_WRITABLE) < 0) {
+        /* The TypeError of sock.recv_into()'s argument parsing. */
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError,
+                     "recv_into() argument 1 must be read-write bytes-like "
+                     "object, not %.50s",
+                     b == Py_None ? "None" : Py_TYPE(b)->tp_name);
+        Py_DECREF(b);
+        tr_callback_failed(self, "Fatal read error on socket transport");
+        return;
+    }
+    Py_DECREF(b);
+    self->has_view = 1;
+    buf->base = self->view.buf;
+    buf->len = (size_t)self->view.len;
+    if (buf->len == 0) {
+        self->has_view = 0;
+        PyBuffer_Release(&self->view);
+    }
+    return;
+get_buffer_failed:
+    tr_callback_failed(self, "Fatal error: protocol.get_buffer() call "
+                             "failed.");
+}
+
+/* asyncio's _read_ready__on_eof() */
+static void
+tr_on_eof(TransportObject *self)
+{
+    if (tr_debug_log(self, "%r received EOF", NULL, NULL) < 0) {
+        return;
+    }
+    PyObject *r = self->protocol
+        ? call_method1(self->protocol, "eof_received", NULL) : NULL;
+    if (r == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_AttributeError,
+                            "'NoneType' object has no attribute "
+                            "'eof_received'");
+        }
+        tr_callback_failed(self, "Fatal error: protocol.eof_received() "
+                                 "call failed.");
+        return;
+    }
+    int keep_open = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (keep_open > 0) {
+        /* Keep the connection open for writing; nothing more to read, so
+         * the reader goes (but _paused stays False, as in asyncio). */
+        el_stream_read_stop(&self->stream);
+    }
+    else if (keep_open == 0) {
+        (void)discard(tr_close(self, NULL));
+    }
+}
+
+static void
+tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
+{
+    TransportObject *self = el_container_of(s, TransportObject, stream);
+    int buffered = self->has_view;
+    PyObject *r;
+
+    if (buffered) {
+        self->has_view = 0;
+        PyBuffer_Release(&self->view);
+    }
+    if (nread == -EAGAIN || nread == -ECANCELED) {
+        return;
+    }
+    if (nread < 0) {
+        tr_errno_fatal(self, (int)-nread,
+                       "Fatal read error on socket transport");
+        return;
+    }
+    if (nread == 0) {
+        tr_on_eof(self);
+        return;
+    }
+    PyObject *protocol = self->protocol;
+    if (protocol == NULL) {
+        return;
+    }
+    if (buffered) {
+        PyObject *n = PyLong_FromSsize_t(nread);
+        r = n ? PyObject_CallMethodOneArg(protocol,
+                                          self->st->str_buffer_updated, n)
+              : NULL;
+        Py_XDECREF(n);
+        if (r == NULL) {
+            tr_callback_failed(self, "Fatal error: protocol.buffer_updated() "
+                                     "call failed.");
+            return;
+        }
+    }
+    else {
+        PyObject *data = PyBytes_FromStringAndSize(buf->base, nread);
+        if (data == NULL) {
+            tr_callback_failed(self, "Fatal read error on socket transport");
+            return;
+        }
+        r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
+                                      data);
+        Py_DECREF(data);
+        if (r == NULL) {
+            tr_callback_failed(self, "Fatal error: protocol.data_received() "
+                                     "call failed.");
+            return;
+        }
+    }
+    Py_DECREF(r);
+}
+
+/* Readiness, during dispatch: queue the handle asyncio's selector would
+ * queue.  No Python code runs here. */
+static void
+tr_notify_cb(el_stream_t *s, unsigned events)
+{
+    TransportObject *self = el_container_of(s, TransportObject, stream);
+    LoopObject *loop = self->loop;
+
+    if ((events & EL_READABLE) && !self->read_queued
+        && self->read_handle != NULL) {
+        if (loop_push_ready(loop, (HandleObject *)self->read_handle) < 0) {
+            PyErr_Clear();
+            loop->nomem = 1;
+        }
+        else {
+            self->read_queued = 1;
+        }
+    }
+    if ((events & EL_WRITABLE) && !self->write_queued
+        && self->write_handle != NULL) {
+        if (loop_push_ready(loop, (HandleObject *)self->write_handle) < 0) {
+            PyErr_Clear();
+            loop->nomem = 1;
+        }
+        else {
+            self->write_queued = 1;
+        }
+    }
+}
+
+/* asyncio's _SelectorTransport._add_reader(): only while is_reading(). */
+static int
+tr_add_reader(TransportObject *self)
+{
+    if (self->closing || self->paused) {
+        return 0;
+    }
+    if (loop_check_closed(self->loop) < 0) {
+        return -1;
+    }
+    int err = el_stream_read_start(&self->stream, tr_alloc_cb, tr_read_cb);
+    if (err < 0) {
+        errno = -err;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- methods ------------------------------------------------------------ */
+
+static PyObject *
+tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->read_queued = 0;
+    if (!self->conn_lost) {
+        el_stream_process(&self->stream, EL_READABLE);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    self->write_queued = 0;
+    if (!self->conn_lost) {
+        el_stream_process(&self->stream, EL_WRITABLE);
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* Scheduled by the constructor: reading starts after connection_made(). */
+static PyObject *
+tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->loop != NULL && tr_add_reader(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
+{
+    if (tr_call_connection_lost(self, exc) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_force_close_meth(TransportObject *self, PyObject *exc)
+{
+    if (self->loop != NULL && tr_force_close(self, exc) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"exc", "message", NULL};
+    PyObject *exc;
+    const char *message = "Fatal error on transport";
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error", kwlist,
+                                     &exc, &message)) {
+        return NULL;
+    }
+    if (self->loop != NULL && tr_fatal_error(self, exc, message) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->closing) {
+        Py_RETURN_NONE;
+    }
+    /* What this iteration wrote, asyncio would have sent already. */
+    if (transport_flush_now(self) < 0) {
+        return NULL;
+    }
+    if (self->closing) {
+        Py_RETURN_NONE;         /* that send failed and closed us */
+    }
+    self->closing = 1;
+    el_stream_read_stop(&self->stream);
+    if (el_stream_write_queue_len(&self->stream) == 0) {
+        self->conn_lost++;
+        if (transport_call_soon(self, "_call_connection_lost", Py_None) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_abort(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->loop == NULL) {
+        Py_RETURN_NONE;
+    }
+    /* Only data asyncio would still hold in its buffer is lost. */
+    if (transport_flush_now(self) < 0 || tr_force_close(self, NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_write_eof(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->closing || self->eof) {
+        Py_RETURN_NONE;
+    }
+    if (transport_flush_now(self) < 0) {
+        return NULL;
+    }
+    if (self->closing) {
+        Py_RETURN_NONE;
+    }
+    self->eof = 1;
+    /* Now if nothing is queued (errors raise, as sock.shutdown() in
+     * asyncio), else after the queue drains (tr_shutdown_cb). */
+    int r = el_stream_shutdown(&self->stream);
+    if (r < 0) {
+        errno = -r;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* For loop.sendfile(): a future done once the buffer is empty. */
+static PyObject *
+tr_make_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->empty_waiter != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
+        return NULL;
+    }
+    if (self->lost || self->loop == NULL) {
+        /* asyncio's _loop is None by now */
+        PyErr_SetString(PyExc_AttributeError,
+                        "'NoneType' object has no attribute 'create_future'");
+        return NULL;
+    }
+    if (transport_flush_now(self) < 0) {
+        return NULL;
+    }
+    PyObject *fut = PyObject_CallMethod((PyObject *)self->loop,
+                                        "create_future", NULL);
+    if (fut == NULL) {
+        return NULL;
+    }
+    self->empty_waiter = Py_NewRef(fut);
+    if (el_stream_write_queue_len(&self->stream) == 0
+        && discard(call_method1(fut, "set_result", Py_None)) < 0) {
+        Py_DECREF(fut);
+        return NULL;
+    }
+    return fut;
+}
+
+static PyObject *
+tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Py_CLEAR(self->empty_waiter);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_can_write_eof(TransportObject *Py_UNUSED(self),
+                 PyObject *Py_UNUSED(ignored))
+{
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+tr_is_closing(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(self->closing);
+}
+
+static PyObject *
+tr_is_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(!self->closing && !self->paused);
+}
+
+static PyObject *
+tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->closing || self->paused) {
+        Py_RETURN_NONE;
+    }
+    self->paused = 1;
+    el_stream_read_stop(&self->stream);
+    if (tr_debug_log(self, "%r pauses reading", NULL, NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_resume_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->closing || !self->paused) {
+        Py_RETURN_NONE;
+    }
+    self->paused = 0;
+    if (tr_add_reader(self) < 0
+        || tr_debug_log(self, "%r resumes reading", NULL, NULL) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *
+transport_set_protocol(TransportObject *self, PyObject *protocol)
+{
+    int buffered = PyObject_IsInstance(protocol, self->st->BufferedProtocol);
+    if (buffered < 0) {
+        return NULL;
+    }
+    self->buffered = (char)buffered;
+    Py_XSETREF(self->protocol, Py_NewRef(protocol));
+    self->protocol_connected = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+tr_get_protocol(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_NewRef(self->protocol ? self->protocol : Py_None);
+}
+
+static PyObject *
+tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"name", "default", NULL};
+    PyObject *name, *dflt = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:get_extra_info",
+                                     kwlist, &name, &dflt)) {
+        return NULL;
+    }
+    if (self->extra == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_extra");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(self->extra)) {
+        return PyObject_CallMethod(self->extra, "get", "OO", name, dflt);
+    }
+    PyObject *v = PyDict_GetItemWithError(self->extra, name);
+    if (v == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return Py_NewRef(v ? v : dflt);
+}
+
+static PyObject *
+tr_get_write_buffer_size(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSsize_t(tr_buffer_size(self));
+}
+
+static PyObject *
+tr_get_write_buffer_limits(TransportObject *self,
+                           PyObject *Py_UNUSED(ignored))
+{
+    return PyTuple_Pack(2, self->low_obj, self->high_obj);
+}
+
+/* floor(v) as a size: for an integer size n, n > v <=> n > floor(v), so
+ * float limits compare as asyncio compares them.  v >= 0 is known. */
+static int
+water_mark(PyObject *v, Py_ssize_t *out)
+{
+    if (PyLong_Check(v)) {
+        *out = PyLong_AsSsize_t(v);
+        if (*out == -1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                return -1;
+            }
+            PyErr_Clear();
+            *out = PY_SSIZE_T_MAX;
+        }
+        return 0;
+    }
+    double d = PyFloat_AsDouble(v);
+    if (d == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    d = floor(d);
+    *out = d >= 9.2e18 ? PY_SSIZE_T_MAX : (Py_ssize_t)d;
+    return 0;
+}
+
+/* _FlowControlMixin._set_write_buffer_limits(), same defaults and
+ * errors: values are kept as given. */
+int
+transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
+{
+    PyObject *four = PyLong_FromLong(4), *zero = PyLong_FromLong(0);
+    Py_ssize_t hw, lw;
+    int rc = -1;
+
+    if (four == NULL || zero == NULL) {
+        goto done;
+    }
+    if (high == Py_None) {
+        high = low == Py_None ? PyLong_FromLong(64 * 1024)
+                              : PyNumber_Multiply(four, low);
+    }
+    else {
+        Py_INCREF(high);
+    }
+    if (high == NULL) {
+        goto done;
+    }
+    low = low == Py_None ? PyNumber_FloorDivide(high, four)
+                         : Py_NewRef(low);
+    if (low == NULL) {
+        Py_DECREF(high);
+        goto done;
+    }
+    int ok = PyObject_RichCompareBool(high, low, Py_GE);
+    if (ok == 1) {
+        ok = PyObject_RichCompareBool(low, zero, Py_GE);
+    }
+    if (ok == 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "high (%R) must be >= low (%R) must be >= 0", high, low);
+    }
+    if (ok == 1 && water_mark(high, &hw) == 0 && water_mark(low, &lw) == 0) {
+        Py_XSETREF(self->high_obj, high);
+        Py_XSETREF(self->low_obj, low);
+        self->high_water = hw;
+        self->low_water = lw;
+        rc = 0;
+    }
+    else {
+        Py_DECREF(high);
+        Py_DECREF(low);
+    }
+done:
+    Py_XDECREF(four);
+    Py_XDECREF(zero);
+    return rc;
+}
+
+static PyObject *
+tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
+                           PyObject *kwds)
+{
+    static char *kwlist[] = {"high", "low", NULL};
+    PyObject *high = Py_None, *low = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds,
+                                     "|OO:set_write_buffer_limits", kwlist,
+                                     &high, &low)
+        || transport_set_limits(self, high, low) < 0) {
+        return NULL;
+    }
+    /* asyncio's buffer would hold only what its sends left behind. */
+    if (tr_buffer_size(self) > self->high_water
+        && transport_flush_now(self) < 0) {
+        return NULL;
+    }
+    if (tr_maybe_pause(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- type slots --------------------------------------------------------- */
+
+static PyObject *
+Transport_repr(TransportObject *self)
+{
+    PyObject *name = PyType_GetName(Py_TYPE(self));
+    if (name == NULL) {
+        return NULL;
+    }
+    const char *state = self->sock == NULL ? " closed"
+                        : self->closing ? " closing" : "";
+    PyObject *r;
+    if (self->loop != NULL && !self->lost && !self->loop->closed) {
+        r = PyUnicode_FromFormat(
+            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
+            self->sock_fd,
+            el_stream_is_reading(&self->stream) ? "polling" : "idle",
+            el_stream_is_writing(&self->stream) ? "polling" : "idle",
+            tr_buffer_size(self));
+    }
+    else {
+        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
+    }
+    Py_DECREF(name);
+    return r;
+}
+
+static int
+Transport_traverse(TransportObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->extra);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->sock);
+    Py_VISIT(self->protocol);
+    Py_VISIT(self->server);
+    Py_VISIT(self->read_handle);
+    Py_VISIT(self->write_handle);
+    Py_VISIT(self->high_obj);
+    Py_VISIT(self->low_obj);
+    Py_VISIT(self->empty_waiter);
+    for (size_t i = 0; i < el_stream_write_queue_len(&self->stream); i++) {
+        Py_VISIT((PyObject *)el_stream_write_queue_token(&self->stream, i));
+    }
+    return 0;
+}
+
+static int
+Transport_clear(TransportObject *self)
+{
+    /* Out of the reactor first: the watcher lives in the loop's core,
+     * which the loop reference below may be the last to keep. */
+    if (self->loop != NULL) {
+        el_stream_close(&self->stream);
+    }
+    if (self->has_view) {
+        self->has_view = 0;
+        PyBuffer_Release(&self->view);
+    }
+    self->closing = 1;
+    self->lost = 1;
+    if (self->conn_lost == 0) {
+        self->conn_lost = 1;
+    }
+    Py_CLEAR(self->extra);
+    Py_CLEAR(self->sock);
+    Py_CLEAR(self->protocol);
+    Py_CLEAR(self->server);
+    Py_CLEAR(self->read_handle);
+    Py_CLEAR(self->write_handle);
+    Py_CLEAR(self->high_obj);
+    Py_CLEAR(self->low_obj);
+    Py_CLEAR(self->empty_waiter);
+    Py_CLEAR(self->loop);
+    return 0;
+}
+
+/* asyncio's __del__: warn about a transport that never finished closing,
+ * and close its socket. */
+static void
+Transport_finalize(TransportObject *self)
+{
+    if (self->sock == NULL) {
+        return;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R",
+                              self) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    if (self->loop != NULL) {
+        el_stream_close(&self->stream);
+    }
+    PyObject *sock = self->sock;
+    self->sock = NULL;
+    if (discard(call_method1(sock, "close", NULL)) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    Py_DECREF(sock);
+    el_restore_exc(exc);
+}
+
+static void
+Transport_dealloc(TransportObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return;     /* resurrected */
+    }
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    /* Closes the stream (freeing its queue) while the loop is still held:
+     * the loop reference is set right after allocation and only
+     * Transport_clear drops it, after closing. */
+    Transport_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- attributes tests and asyncio internals peek at --------------------- */
+
+static PyObject *
+get_obj_or_none(TransportObject *self, void *offset)
+{
+    PyObject *v = *(PyObject **)((char *)self + (Py_ssize_t)offset);
+    return Py_NewRef(v ? v : Py_None);
+}
+
+static PyObject *
+get_loop(TransportObject *self, void *Py_UNUSED(c))
+{
+    /* asyncio sets _loop = None in _call_connection_lost(). */
+    PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
+    return Py_NewRef(v ? v : Py_None);
+}
+
+static PyObject *
+get_flag(TransportObject *self, void *offset)
+{
+    return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
+}
+
+static PyObject *
+get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(self->sock_fd);
+}
+
+static PyObject *
+get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(self->conn_lost);
+}
+
+#define OBJ_GETTER(name, field)                                             \
+    {name, (getter)get_obj_or_none, NULL, NULL,                             \
+     (void *)offsetof(TransportObject, field)}
+#define FLAG_GETTER(name, field)                                            \
+    {name, (getter)get_flag, NULL, NULL,                                    \
+     (void *)offsetof(TransportObject, field)}
+
+static PyGetSetDef Transport_getset[] = {
+    OBJ_GETTER("_sock", sock),
+    OBJ_GETTER("_protocol", protocol),
+    OBJ_GETTER("_server", server),
+    OBJ_GETTER("_high_water", high_obj),
+    OBJ_GETTER("_low_water", low_obj),
+    OBJ_GETTER("_empty_waiter", empty_waiter),
+    {"_loop", (getter)get_loop, NULL, NULL, NULL},
+    {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
+    {"_conn_lost", (getter)get_conn_lost, NULL, NULL, NULL},
+    FLAG_GETTER("_closing", closing),
+    FLAG_GETTER("_eof", eof),
+    FLAG_GETTER("_paused", paused),
+    FLAG_GETTER("_protocol_paused", protocol_paused),
+    FLAG_GETTER("_protocol_connected", protocol_connected),
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Transport_members[] = {
+    {"__weaklistoffset__", EL_T_PYSSIZET,
+     offsetof(TransportObject, weakreflist), EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
+#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
+#define KWARGS(name, fn) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
+
+static PyMethodDef Transport_methods[] = {
+    ONEARG("write", tr_write),
+    ONEARG("writelines", tr_writelines),
+    NOARGS("write_eof", tr_write_eof),
+    NOARGS("can_write_eof", tr_can_write_eof),
+    NOARGS("close", tr_close),
+    NOARGS("abort", tr_abort),
+    NOARGS("is_closing", tr_is_closing),
+    NOARGS("is_reading", tr_is_reading),
+    NOARGS("pause_reading", tr_pause_reading),
+    NOARGS("resume_reading", tr_resume_reading),
+    ONEARG("set_protocol", transport_set_protocol),
+    NOARGS("get_protocol", tr_get_protocol),
+    KWARGS("get_extra_info", tr_get_extra_info),
+    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
+    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
+    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
+    NOARGS("_read_ready", tr_read_ready),
+    NOARGS("_write_ready", tr_write_ready),
+    NOARGS("_start_reading", tr_start_reading),
+    NOARGS("_make_empty_waiter", tr_make_empty_waiter),
+    NOARGS("_reset_empty_waiter", tr_reset_empty_waiter),
+    ONEARG("_call_connection_lost", tr_call_connection_lost_meth),
+    ONEARG("_force_close", tr_force_close_meth),
+    KWARGS("_fatal_error", tr_fatal_error_meth),
     {NULL, NULL, 0, NULL},
 };
+
+static PyType_Slot Transport_slots[] = {
+    {Py_tp_dealloc, Transport_dealloc},
+    {Py_tp_finalize, Transport_finalize},
+    {Py_tp_traverse, Transport_traverse},
+    {Py_tp_clear, Transport_clear},
+    {Py_tp_repr, Transport_repr},
+    {Py_tp_methods, Transport_methods},
+    {Py_tp_getset, Transport_getset},
+    {Py_tp_members, Transport_members},
+    {Py_tp_doc, "A socket transport (asyncio's _SelectorSocketTransport), "
+                "made by loop._make_socket_transport()."},
+    {0, NULL},
+};
+
+PyType_Spec Transport_spec = {
+    .name = "eloop._eloop.SocketTransport",
+    .basicsize = sizeof(TransportObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Transport_slots,
+};
+
+/* ---- the stream --------------------------------------------------------- */
+
+void
+transport_init_stream(TransportObject *self, LoopObject *loop)
+{
+    el_stream_init(&self->stream, &loop->core, -1);
+    self->stream.write_cb = tr_write_done;
+    self->stream.written_cb = tr_written_cb;
+    self->stream.shutdown_cb = tr_shutdown_cb;
+    self->stream.notify_cb = tr_notify_cb;
+}

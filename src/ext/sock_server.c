@@ -1,0 +1,680 @@
+/*
+ * sock_server.c -- name resolution (getaddrinfo, getnameinfo) and the
+ * accept loop of servers (_start_serving, _stop_serving), with the
+ * semantics of asyncio's base_events.py and selector_events.py.
+ *
+ * Resolution runs socket.getaddrinfo()/getnameinfo() in the default
+ * executor, as asyncio does.  One exception: a request the resolver
+ * answers without any lookup -- an IPv4/IPv6 literal (or no host) and a
+ * numeric port -- is answered by calling socket.getaddrinfo() right here,
+ * which saves two thread hops and gives the identical result (it is the
+ * same call).  Anything that could touch /etc/hosts, DNS or
+ * /etc/services still goes to the executor.
+ *
+ * The accept loop: _start_serving() registers an Acceptor (a C callable)
+ * as the listening socket's reader.  Per readable event it accepts up to
+ * `backlog` connections and, for each, schedules with call_soon() the
+ * creation of the protocol and transport -- in the next iteration, which
+ * is when asyncio's _accept_connection2() task runs them -- through the
+ * loop's _make_socket_transport(), looked up by name so that this file
+ * does not depend on the transport's C symbols.
+ *
+ * Differences from asyncio, all deliberate:
+ *   - No Task per connection: protocol_factory() and the transport are
+ *     created from a plain callback, and the transport gets waiter=None
+ *     (asyncio awaits a waiter that plain transports always resolve).
+ *     Errors are reported as asyncio reports them: only in debug mode.
+ *   - Out of file descriptors (EMFILE and friends), asyncio keeps calling
+ *     accept() up to `backlog` times, logging and re-arming a retry timer
+ *     each time; we log once, stop, and retry once after
+ *     ACCEPT_RETRY_DELAY.
+ *   - TLS (sslcontext) is not implemented yet: _start_serving() raises
+ *     NotImplementedError instead of failing each connection.
+ */
+#include "state.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sock.h"
+
+/* ---- name resolution ---------------------------------------------------- */
+
+/* True if the resolver answers `host` without a lookup: no host, or an
+ * IPv4 dotted quad, or an IPv6 literal with an optional numeric scope (or
+ * the name of an existing interface, for link-local addresses).  glibc
+ * accepts more numeric forms ("127.1"); those take the executor path,
+ * which is only slower. */
+static int
+host_is_numeric(PyObject *host)
+{
+    const char *s;
+    Py_ssize_t len;
+    char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    if (host == Py_None) {
+        return 1;
+    }
+    if (PyUnicode_Check(host)) {
+        if (!PyUnicode_IS_ASCII(host)) {
+            return 0;
+        }
+        s = PyUnicode_AsUTF8AndSize(host, &len);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    else if (PyBytes_Check(host)) {
+        s = PyBytes_AS_STRING(host);
+        len = PyBytes_GET_SIZE(host);
+    }
+    else {
+        return 0;
+    }
+    if (len == 0 || len >= (Py_ssize_t)sizeof(buf)
+        || memchr(s, '\0', (size_t)len) != NULL) {
+        return 0;
+    }
+    memcpy(buf, s, (size_t)len);
+    buf[len] = '\0';
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        return 1;
+    }
+    char *scope = strchr(buf, '%');
+    if (scope != NULL) {
+        *scope++ = '\0';
+    }
+    if (inet_pton(AF_INET6, buf, &a6) != 1) {
+        return 0;
+    }
+    if (scope == NULL) {
+        return 1;
+    }
+    if (*scope == '\0') {
+        return 0;
+    }
+    size_t ndigits = strspn(scope, "0123456789");
+    if (scope[ndigits] == '\0') {
+        return ndigits <= 9;    /* fits a uint32_t scope id */
+    }
+    /* glibc resolves interface names only for link-local scopes. */
+    return (IN6_IS_ADDR_LINKLOCAL(&a6) || IN6_IS_ADDR_MC_LINKLOCAL(&a6))
+           && if_nametoindex(scope) != 0;
+}
+
+/* True if `port` needs no /etc/services lookup. */
+static int
+port_is_numeric(PyObject *port)
+{
+    const char *s;
+    Py_ssize_t len;
+    if (port == Py_None || PyLong_Check(port)) {
+        return 1;
+    }
+    if (PyUnicode_Check(port)) {
+        s = PyUnicode_AsUTF8AndSize(port, &len);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    else if (PyBytes_Check(port)) {
+        s = PyBytes_AS_STRING(port);
+        len = PyBytes_GET_SIZE(port);
+    }
+    else {
+        return 0;
+    }
+    return len > 0 && len <= 5 && strspn(s, "0123456789") == (size_t)len;
+}
+
+static int
+answer_here(PyObject *const *v)
+{
+    for (int i = 2; i < 6; i++) {
+        if (!PyLong_Check(v[i])) {
+            return 0;
+        }
+    }
+    long flags = PyLong_AsLong(v[5]);
+    if (flags == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    /* AI_CANONNAME may ask the resolver for a name: leave it to a thread. */
+    return !(flags & AI_CANONNAME) && host_is_numeric(v[0])
+           && port_is_numeric(v[1]);
+}
+
+/* self.run_in_executor(None, func, *args) */
+static PyObject *
+run_in_default_executor(LoopObject *self, PyObject *func,
+                        PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *call[8];
+    PyObject *meth = PyObject_GetAttrString((PyObject *)self,
+                                            "run_in_executor");
+    if (meth == NULL) {
+        return NULL;
+    }
+    call[0] = Py_None;
+    call[1] = func;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        call[2 + i] = args[i];
+    }
+    PyObject *r = PyObject_Vectorcall(meth, call, 2 + nargs, NULL);
+    Py_DECREF(meth);
+    return r;
+}
+
+/* The body of asyncio's getaddrinfo(): v holds host, port, family, type,
+ * proto, flags (NULL when omitted). */
+PyObject *
+sk_start_getaddrinfo(LoopObject *self, PyObject *const *args, int *pending)
+{
+    PyObject *v[6];
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < 6; i++) {
+        v[i] = args[i] ? args[i] : zero;
+    }
+    PyObject *r;
+    if (self->debug) {
+        /* Timed and logged by asyncio's own _getaddrinfo_debug(). */
+        PyObject *func = PyObject_GetAttrString((PyObject *)self,
+                                                "_getaddrinfo_debug");
+        r = func ? run_in_default_executor(self, func, v, 6) : NULL;
+        Py_XDECREF(func);
+        *pending = r != NULL;
+    }
+    else if (answer_here(v)) {
+        /* run_in_executor()'s checks first, so errors stay the same. */
+        if (loop_check_closed(self) < 0) {
+            r = NULL;
+        }
+        else if (self->executor_shutdown_called) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "Executor shutdown has been called");
+            r = NULL;
+        }
+        else {
+            r = PyObject_Vectorcall(self->st->sk.getaddrinfo, v, 6, NULL);
+        }
+    }
+    else {
+        r = run_in_default_executor(self, self->st->sk.getaddrinfo, v, 6);
+        *pending = r != NULL;
+    }
+    Py_DECREF(zero);
+    return r;
+}
+
+/* The body of asyncio's getnameinfo(sockaddr, flags=0). */
+PyObject *
+sk_start_getnameinfo(LoopObject *self, PyObject *const *args, int *pending)
+{
+    PyObject *zero = PyLong_FromLong(0);
+    if (zero == NULL) {
+        return NULL;
+    }
+    PyObject *v[2] = {args[0], args[1] ? args[1] : zero};
+    PyObject *r = run_in_default_executor(self, self->st->sk.getnameinfo, v,
+                                          2);
+    Py_DECREF(zero);
+    *pending = r != NULL;
+    return r;
+}
+
+/* ---- the accept loop ---------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    LoopObject *loop;               /* strong, like every field below */
+    PyObject *protocol_factory;
+    PyObject *sock;                 /* the listening socket */
+    PyObject *sslcontext;
+    PyObject *server;
+    PyObject *backlog;
+    PyObject *hs_timeout;           /* passed back to _start_serving() */
+    PyObject *sd_timeout;           /* when accepting is retried */
+    Py_ssize_t nbacklog;            /* accepts per readable event */
+    int fd;
+    int family;                     /* direct path: the listener's */
+    int type;                       /* family, type and proto, which */
+    int proto;                      /* accepted sockets inherit */
+    char direct;                    /* accept4() here (see sock.c) */
+} AcceptorObject;
+
+static int
+out_of_resources(PyObject *exc)
+{
+    if (!PyErr_GivenExceptionMatches(exc, PyExc_OSError)) {
+        return 0;
+    }
+    PyObject *eno = PyObject_GetAttrString(exc, "errno");
+    long e = eno && PyLong_Check(eno) ? PyLong_AsLong(eno) : 0;
+    Py_XDECREF(eno);
+    PyErr_Clear();
+    return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+}
+
+/* Out of resources: report, stop accepting, and retry later by calling
+ * _start_serving() again, as asyncio does (Linux keeps reporting the
+ * listening fd as readable, so staying registered would spin). */
+static int
+acceptor_pause(AcceptorObject *acc, PyObject *exc)
+{
+    LoopObject *loop = acc->loop;
+    eloop_state *st = loop->st;
+    PyObject *tsock = PyObject_CallOneArg(st->sk.TransportSocket, acc->sock);
+    PyObject *ctx = tsock ? Py_BuildValue(
+        "{sssOsO}", "message", "socket.accept() out of system resource",
+        "exception", exc, "socket", tsock) : NULL;
+    Py_XDECREF(tsock);
+    if (ctx == NULL) {
+        return -1;
+    }
+    int rc = loop_call_exception_handler(loop, ctx);
+    Py_DECREF(ctx);
+    if (rc < 0) {
+        return -1;
+    }
+    PyObject *fdobj = PyObject_CallMethodNoArgs(acc->sock,
+                                                st->sk.str_fileno);
+    PyObject *r = fdobj ? loop_remove_reader(loop, fdobj) : NULL;
+    Py_XDECREF(fdobj);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    PyObject *delay = PyObject_GetAttrString(st->sk.constants,
+                                             "ACCEPT_RETRY_DELAY");
+    PyObject *start = delay ? PyObject_GetAttrString((PyObject *)loop,
+                                                     "_start_serving") : NULL;
+    r = start ? PyObject_CallMethod(
+        (PyObject *)loop, "call_later", "OOOOOOOOO", delay, start,
+        acc->protocol_factory, acc->sock, acc->sslcontext, acc->server,
+        acc->backlog, acc->hs_timeout, acc->sd_timeout) : NULL;
+    Py_XDECREF(delay);
+    Py_XDECREF(start);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The listening socket is readable: asyncio's _accept_connection(). */
+static PyObject *
+acceptor_ready(AcceptorObject *acc)
+{
+    LoopObject *loop = acc->loop;
+    eloop_state *st = loop->st;
+    for (Py_ssize_t i = 0; i < acc->nbacklog; i++) {
+        int again = 0;
+        PyObject *pair = acc->direct
+                             ? sk_accept_direct(st, acc->fd, acc->family,
+                                                acc->type, acc->proto,
+                                                &again)
+                             : sk_accept_generic(acc->sock, &again);
+        if (pair == NULL) {
+            if (again) {
+                break;  /* the accept queue is empty */
+            }
+            if (PyErr_ExceptionMatches(PyExc_ConnectionAbortedError)) {
+                PyErr_Clear();
+                break;
+            }
+            if (!PyErr_ExceptionMatches(PyExc_OSError)) {
+                return NULL;
+            }
+            PyObject *exc = el_fetch_exc();
+            if (!out_of_resources(exc)) {
+                /* The handle reports it: "Exception in callback ...". */
+                el_restore_exc(exc);
+                return NULL;
+            }
+            int rc = acceptor_pause(acc, exc);
+            Py_DECREF(exc);
+            if (rc < 0) {
+                return NULL;
+            }
+            break;
+        }
+        PyObject *conn = PyTuple_GET_ITEM(pair, 0);
+        PyObject *addr = PyTuple_GET_ITEM(pair, 1);
+        if (loop->debug) {
+            PyObject *r = PyObject_CallMethod(
+                st->logger, "debug", "sOOO",
+                "%r got a new connection from %r: %r", acc->server, addr,
+                conn);
+            if (r == NULL) {
+                Py_DECREF(pair);
+                return NULL;
+            }
+            Py_DECREF(r);
+        }
+        /* The protocol and transport are made in the next iteration, when
+         * asyncio's _accept_connection2() task would first run. */
+        HandleObject *h = handle_new(loop, (PyObject *)acc,
+                                     &PyTuple_GET_ITEM(pair, 0), 2, NULL);
+        Py_DECREF(pair);
+        if (h == NULL) {
+            return NULL;
+        }
+        int rc = loop_push_ready(loop, h);
+        Py_DECREF(h);
+        if (rc < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+/* A new connection: the body of asyncio's _accept_connection2(). */
+static PyObject *
+acceptor_setup(AcceptorObject *acc, PyObject *conn, PyObject *addr)
+{
+    LoopObject *loop = acc->loop;
+    PyObject *transport = NULL, *extra = NULL;
+    PyObject *protocol = PyObject_CallNoArgs(acc->protocol_factory);
+    if (protocol != NULL) {
+        extra = Py_BuildValue("{sO}", "peername", addr);
+    }
+    if (extra != NULL) {
+        PyObject *kwnames = Py_BuildValue("(sss)", "waiter", "extra",
+                                          "server");
+        PyObject *name = kwnames ? PyUnicode_FromString(
+            "_make_socket_transport") : NULL;
+        PyObject *args[6] = {(PyObject *)loop, conn, protocol, Py_None,
+                             extra, acc->server};
+        transport = name ? PyObject_VectorcallMethod(name, args, 3, kwnames)
+                         : NULL;
+        Py_XDECREF(name);
+        Py_XDECREF(kwnames);
+    }
+    Py_XDECREF(extra);
+    if (transport != NULL) {
+        /* It's now up to the protocol to handle the connection. */
+        Py_DECREF(transport);
+        Py_DECREF(protocol);
+        Py_RETURN_NONE;
+    }
+    if (sk_is_fatal_pending()) {
+        Py_XDECREF(protocol);
+        return NULL;
+    }
+    PyObject *exc = el_fetch_exc();
+    int rc = 0;
+    if (loop->debug) {
+        PyObject *ctx = Py_BuildValue(
+            "{sssO}", "message",
+            "Error on transport creation for incoming connection",
+            "exception", exc);
+        if (ctx != NULL && protocol != NULL
+            && PyDict_SetItemString(ctx, "protocol", protocol) < 0) {
+            Py_CLEAR(ctx);
+        }
+        rc = ctx ? loop_call_exception_handler(loop, ctx) : -1;
+        Py_XDECREF(ctx);
+    }
+    Py_DECREF(exc);
+    Py_XDECREF(protocol);
+    return rc < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *
+Acceptor_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                    PyObject *kwnames)
+{
+    AcceptorObject *acc = (AcceptorObject *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *r;
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0) {
+        PyErr_SetString(PyExc_TypeError,
+                        "acceptor takes no keyword arguments");
+        return NULL;
+    }
+    Py_INCREF(acc);
+    if (nargs == 0) {
+        r = acceptor_ready(acc);
+    }
+    else if (nargs == 2) {
+        r = acceptor_setup(acc, args[0], args[1]);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "acceptor takes 0 or 2 arguments");
+        r = NULL;
+    }
+    Py_DECREF(acc);
+    return r;
+}
+
+static int
+Acceptor_traverse(AcceptorObject *acc, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(acc));
+    Py_VISIT(acc->loop);
+    Py_VISIT(acc->protocol_factory);
+    Py_VISIT(acc->sock);
+    Py_VISIT(acc->sslcontext);
+    Py_VISIT(acc->server);
+    Py_VISIT(acc->backlog);
+    Py_VISIT(acc->hs_timeout);
+    Py_VISIT(acc->sd_timeout);
+    return 0;
+}
+
+static int
+Acceptor_clear(AcceptorObject *acc)
+{
+    Py_CLEAR(acc->loop);
+    Py_CLEAR(acc->protocol_factory);
+    Py_CLEAR(acc->sock);
+    Py_CLEAR(acc->sslcontext);
+    Py_CLEAR(acc->server);
+    Py_CLEAR(acc->backlog);
+    Py_CLEAR(acc->hs_timeout);
+    Py_CLEAR(acc->sd_timeout);
+    return 0;
+}
+
+static void
+Acceptor_dealloc(AcceptorObject *acc)
+{
+    PyTypeObject *tp = Py_TYPE(acc);
+    PyObject_GC_UnTrack(acc);
+    Acceptor_clear(acc);
+    tp->tp_free(acc);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Acceptor_repr(AcceptorObject *acc)
+{
+    return PyUnicode_FromFormat("<accept_connection fd=%d server=%R>",
+                                acc->fd, acc->server ? acc->server
+                                                     : Py_None);
+}
+
+static PyMemberDef Acceptor_members[] = {
+    {"__vectorcalloffset__", EL_T_PYSSIZET,
+     offsetof(AcceptorObject, vectorcall), EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Acceptor_slots[] = {
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_dealloc, Acceptor_dealloc},
+    {Py_tp_traverse, Acceptor_traverse},
+    {Py_tp_clear, Acceptor_clear},
+    {Py_tp_repr, Acceptor_repr},
+    {Py_tp_members, Acceptor_members},
+    {0, NULL},
+};
+
+static PyType_Spec Acceptor_spec = {
+    .name = "eloop._eloop._Acceptor",
+    .basicsize = sizeof(AcceptorObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
+             | Py_TPFLAGS_HAVE_VECTORCALL
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Acceptor_slots,
+};
+
+int
+sock_server_init_type(PyObject *mod, eloop_state *st)
+{
+    st->sk.AcceptorType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &Acceptor_spec, NULL);
+    return st->sk.AcceptorType ? 0 : -1;
+}
+
+static PyObject *
+constant(eloop_state *st, const char *name)
+{
+    return PyObject_GetAttrString(st->sk.constants, name);
+}
+
+/* Decides once whether accept4() can be called here (see sock.c). */
+static int
+acceptor_probe(AcceptorObject *acc)
+{
+    eloop_state *st = acc->loop->st;
+    acc->direct = 0;
+    if (!Py_IS_TYPE(acc->sock, (PyTypeObject *)st->sk.socket_socket)) {
+        return 0;
+    }
+    /* accept(2) blocks on a blocking socket; asyncio would block the loop
+     * there.  Accept one connection per readable event instead. */
+    int fl = fcntl(acc->fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK) && acc->nbacklog > 1) {
+        acc->nbacklog = 1;
+    }
+    int family = sk_direct_family(acc->fd);
+    int type = -1;
+    socklen_t len = sizeof(type);
+    if (family < 0 || fl < 0 || !(fl & O_NONBLOCK)
+        || getsockopt(acc->fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+        return 0;
+    }
+    PyObject *p = PyObject_GetAttrString(acc->sock, "proto");
+    long proto = p ? PyLong_AsLong(p) : -1;
+    Py_XDECREF(p);
+    if (proto == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    acc->family = family;
+    acc->type = type;
+    acc->proto = (int)proto;
+    acc->direct = 1;
+    return 0;
+}
+
+PyObject *
+loop_start_serving(LoopObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"protocol_factory", "sock", "sslcontext",
+                             "server", "backlog", "ssl_handshake_timeout",
+                             "ssl_shutdown_timeout", NULL};
+    eloop_state *st = self->st;
+    PyObject *pf, *sock, *ssl = Py_None, *server = Py_None, *backlog = NULL;
+    PyObject *hs = NULL, *sd = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|OOOOO:_start_serving",
+                                     kwlist, &pf, &sock, &ssl, &server,
+                                     &backlog, &hs, &sd)) {
+        return NULL;
+    }
+    int tls = PyObject_IsTrue(ssl);
+    if (tls < 0) {
+        return NULL;
+    }
+    if (tls) {
+        PyErr_SetString(PyExc_NotImplementedError,
+                        "eloop does not implement TLS servers yet "
+                        "(planned: TLS); see the README");
+        return NULL;
+    }
+    AcceptorObject *acc = PyObject_GC_New(AcceptorObject,
+                                          st->sk.AcceptorType);
+    if (acc == NULL) {
+        return NULL;
+    }
+    acc->vectorcall = Acceptor_vectorcall;
+    acc->loop = (LoopObject *)Py_NewRef((PyObject *)self);
+    acc->protocol_factory = Py_NewRef(pf);
+    acc->sock = Py_NewRef(sock);
+    acc->sslcontext = Py_NewRef(ssl);
+    acc->server = Py_NewRef(server);
+    acc->backlog = backlog ? Py_NewRef(backlog) : PyLong_FromLong(100);
+    acc->hs_timeout = hs ? Py_NewRef(hs)
+                         : constant(st, "SSL_HANDSHAKE_TIMEOUT");
+    acc->sd_timeout = sd ? Py_NewRef(sd)
+                         : constant(st, "SSL_SHUTDOWN_TIMEOUT");
+    acc->nbacklog = 0;
+    acc->fd = -1;
+    acc->family = acc->type = acc->proto = 0;
+    acc->direct = 0;
+    PyObject_GC_Track(acc);
+    PyObject *fdobj = NULL, *r = NULL;
+    if (acc->backlog == NULL || acc->hs_timeout == NULL
+        || acc->sd_timeout == NULL) {
+        goto done;
+    }
+    /* asyncio loops over range(backlog). */
+    PyObject *n = PyNumber_Index(acc->backlog);
+    if (n == NULL) {
+        goto done;
+    }
+    acc->nbacklog = PyLong_AsSsize_t(n);
+    Py_DECREF(n);
+    if (acc->nbacklog == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    fdobj = PyObject_CallMethodNoArgs(sock, st->sk.str_fileno);
+    if (fdobj == NULL) {
+        goto done;
+    }
+    long fd = PyLong_Check(fdobj) ? PyLong_AsLong(fdobj) : -1;
+    PyErr_Clear();
+    acc->fd = (fd < 0 || fd > INT32_MAX) ? -1 : (int)fd;
+    if (acc->fd >= 0 && acceptor_probe(acc) < 0) {
+        goto done;
+    }
+    PyObject *a[2] = {fdobj, (PyObject *)acc};
+    r = loop_add_reader(self, a, 2);
+done:
+    Py_XDECREF(fdobj);
+    Py_DECREF(acc);
+    return r;
+}
+
+/* asyncio: self._remove_reader(sock.fileno()); sock.close() */
+PyObject *
+loop_stop_serving(LoopObject *self, PyObject *sock)
+{
+    PyObject *fdobj = PyObject_CallMethodNoArgs(sock,
+                                                self->st->sk.str_fileno);
+    PyObject *r = fdobj ? loop_remove_reader(self, fdobj) : NULL;
+    Py_XDECREF(fdobj);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    r = PyObject_CallMethod(sock, "close", NULL);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_DECREF(r);
+    Py_RETURN_NONE;
+}

@@ -1,0 +1,94 @@
+/*
+ * transport.h -- private to transport.c (the socket transport object,
+ * asyncio's _SelectorSocketTransport) and transport_loop.c (the loop's
+ * side: construction, the fd registry check, the coalesced flush, type
+ * creation): the object layout and what the two files share.
+ */
+#ifndef ELOOP_TRANSPORT_H
+#define ELOOP_TRANSPORT_H
+
+#include "state.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *extra;            /* asyncio.BaseTransport's `_extra` slot: must
+                                   follow the header (transport_type_init
+                                   checks); the dict asyncio's `extra` is */
+    el_stream_t stream;         /* linked into loop->core while watched */
+    eloop_state *st;            /* borrowed: our type keeps the module */
+    LoopObject *loop;           /* strong; NULL only after tp_clear */
+    PyObject *sock;             /* socket.socket; NULL once connection_lost
+                                   ran (asyncio sets _sock = None) */
+    PyObject *protocol;         /* NULL once connection_lost ran */
+    PyObject *server;           /* asyncio.Server or NULL */
+    PyObject *read_handle;      /* Handle of _read_ready(); NULL once lost */
+    PyObject *write_handle;     /* Handle of _write_ready(); NULL once lost */
+    PyObject *high_obj;         /* the limits as given, for */
+    PyObject *low_obj;          /* get_write_buffer_limits() */
+    PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
+                                   while loop.sendfile() owns the socket */
+    PyObject *weakreflist;
+    Py_buffer view;             /* BufferedProtocol buffer lent to a read */
+    Py_ssize_t high_water;      /* floor(high_obj): for integer sizes, */
+    Py_ssize_t low_water;       /* size > high <=> size > floor(high) */
+    Py_ssize_t conn_lost;       /* asyncio's _conn_lost */
+    int sock_fd;
+    char closing;               /* asyncio's _closing */
+    char eof;                   /* write_eof() was called */
+    char paused;                /* pause_reading() (asyncio's _paused) */
+    char protocol_paused;       /* pause_writing() was called */
+    char protocol_connected;
+    char buffered;              /* protocol is a BufferedProtocol */
+    char lost;                  /* _call_connection_lost() ran */
+    char has_view;              /* view holds a buffer */
+    char read_queued;           /* read_handle is on the ready ring */
+    char write_queued;          /* write_handle is on the ready ring */
+    char flush_queued;          /* on loop->flushq */
+} TransportObject;
+
+extern PyType_Spec Transport_spec;
+
+/* Sets up the stream of a new transport: fd -1, our callbacks. */
+void transport_init_stream(TransportObject *self, LoopObject *loop);
+/* set_write_buffer_limits() without the pause check. */
+int transport_set_limits(TransportObject *self, PyObject *high,
+                         PyObject *low);
+PyObject *transport_set_protocol(TransportObject *self, PyObject *protocol);
+/* loop.call_soon(self.<meth>[, arg]); arg NULL: no argument. */
+int transport_call_soon(TransportObject *self, const char *meth,
+                        PyObject *arg);
+/* Drops loop._transports[fd] if it is self. */
+int transport_unregister(TransportObject *self);
+/* Sends the queue now, as asyncio's write() would have; -1 only with an
+ * exception to raise (a failed send closes the transport instead).
+ * flush_now first flushes what other transports queued earlier in this
+ * iteration, to keep asyncio's order; flush_one does not. */
+int transport_flush_now(TransportObject *self);
+int transport_flush_one(TransportObject *self);
+
+/* obj.name(arg), or obj.name() when arg is NULL. */
+static inline PyObject *
+call_method1(PyObject *obj, const char *name, PyObject *arg)
+{
+    PyObject *meth = PyObject_GetAttrString(obj, name);
+    if (meth == NULL) {
+        return NULL;
+    }
+    PyObject *r = arg ? PyObject_CallOneArg(meth, arg)
+                      : PyObject_CallNoArgs(meth);
+    Py_DECREF(meth);
+    return r;
+}
+
+/* Drops a call's result: 0, or -1 if the call failed. */
+static inline int
+discard(PyObject *r)
+{
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+#endif /* ELOOP_TRANSPORT_H */

@@ -1,0 +1,401 @@
+/*
+ * transport_loop.c -- the loop's side of socket transports: what asyncio's
+ * BaseSelectorEventLoop does for them.  Loop._make_socket_transport() (the
+ * constructor), the `_transports` check behind add_reader() & co, the
+ * end-of-iteration flush of coalesced writes (see transport.c), and the
+ * creation of the type as a subclass of asyncio.transports.Transport.
+ */
+#include "transport.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+/* ---- construction ------------------------------------------------------- */
+
+/* base_events._set_nodelay(): only for sockets that say they are TCP. */
+static int
+set_nodelay(PyObject *sock, int fd)
+{
+    static const char *const attrs[3] = {"family", "type", "proto"};
+    long v[3];
+    for (int i = 0; i < 3; i++) {
+        PyObject *o = PyObject_GetAttrString(sock, attrs[i]);
+        v[i] = o ? PyLong_AsLong(o) : -1;
+        Py_XDECREF(o);
+        if (v[i] == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    if ((v[0] != AF_INET && v[0] != AF_INET6) || v[1] != SOCK_STREAM
+        || v[2] != IPPROTO_TCP) {
+        return 0;
+    }
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+/* sock.getsockname() / getpeername(), None on OSError. */
+static PyObject *
+sock_name(PyObject *sock, const char *meth)
+{
+    PyObject *r = call_method1(sock, meth, NULL);
+    if (r == NULL && PyErr_ExceptionMatches(PyExc_OSError)) {
+        PyErr_Clear();
+        r = Py_NewRef(Py_None);
+    }
+    return r;
+}
+
+static PyObject *
+make_handle(TransportObject *self, const char *meth)
+{
+    PyObject *cb = PyObject_GetAttrString((PyObject *)self, meth);
+    if (cb == NULL) {
+        return NULL;
+    }
+    PyObject *h = (PyObject *)handle_new(self->loop, cb, NULL, 0, NULL);
+    Py_DECREF(cb);
+    return h;
+}
+
+/* extra[key] = value */
+static int
+set_extra(TransportObject *self, const char *key, PyObject *value)
+{
+    if (value == NULL) {
+        return -1;
+    }
+    PyObject *k = PyUnicode_FromString(key);
+    int rc = k ? PyObject_SetItem(self->extra, k, value) : -1;
+    Py_XDECREF(k);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* _SelectorSocketTransport.__init__(), in asyncio's order. */
+static PyObject *
+transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
+              PyObject *waiter, PyObject *extra, PyObject *server)
+{
+    eloop_state *st = loop->st;
+
+    /* asyncio would fail at its first call_soon(), after registering. */
+    if (loop_check_closed(loop) < 0) {
+        return NULL;
+    }
+    TransportObject *self = (TransportObject *)st->TransportType->tp_alloc(
+        st->TransportType, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = st;
+    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
+    self->sock_fd = -1;
+    transport_init_stream(self, loop);
+    self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
+    if (self->extra == NULL || transport_set_limits(self, Py_None, Py_None) < 0
+        || set_extra(self, "socket",
+                     PyObject_CallOneArg(st->TransportSocket, sock)) < 0
+        || set_extra(self, "sockname", sock_name(sock, "getsockname")) < 0) {
+        goto fail;
+    }
+    PyObject *key = PyUnicode_FromString("peername");
+    int has = key ? PySequence_Contains(self->extra, key) : -1;
+    Py_XDECREF(key);
+    if (has < 0
+        || (!has && set_extra(self, "peername",
+                              sock_name(sock, "getpeername")) < 0)) {
+        goto fail;
+    }
+    self->sock = Py_NewRef(sock);
+    PyObject *fdobj = call_method1(sock, "fileno", NULL);
+    long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
+    Py_XDECREF(fdobj);
+    if (fd == -1 && PyErr_Occurred()) {
+        goto fail;
+    }
+    if (fd < 0 || fd > INT32_MAX) {
+        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
+        goto fail;
+    }
+    self->sock_fd = (int)fd;
+    self->stream.io.fd = (int)fd;
+    PyObject *ok = transport_set_protocol(self, protocol);
+    if (ok == NULL) {
+        goto fail;
+    }
+    Py_DECREF(ok);
+    if (server != Py_None) {
+        self->server = Py_NewRef(server);
+        if (discard(call_method1(server, "_attach", NULL)) < 0) {
+            goto fail;
+        }
+    }
+    PyObject *fdkey = PyLong_FromLong(self->sock_fd);
+    int rc = fdkey ? PyDict_SetItem(loop->transports, fdkey,
+                                    (PyObject *)self) : -1;
+    Py_XDECREF(fdkey);
+    if (rc < 0) {
+        goto fail;
+    }
+    if (set_nodelay(sock, self->sock_fd) < 0) {
+        goto fail_registered;
+    }
+    self->read_handle = make_handle(self, "_read_ready");
+    self->write_handle = self->read_handle
+                             ? make_handle(self, "_write_ready") : NULL;
+    if (self->write_handle == NULL) {
+        goto fail_registered;
+    }
+    /* connection_made() first; reading starts after it (it may pause);
+     * the waiter wakes last. */
+    PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
+    PyObject *r = made ? PyObject_CallMethod((PyObject *)loop, "call_soon",
+                                             "OO", made, (PyObject *)self)
+                       : NULL;
+    Py_XDECREF(made);
+    if (discard(r) < 0
+        || transport_call_soon(self, "_start_reading", NULL) < 0) {
+        goto fail_registered;
+    }
+    if (waiter != Py_None
+        && discard(PyObject_CallMethod(
+               (PyObject *)loop, "call_soon", "OOO",
+               st->set_result_unless_cancelled, waiter, Py_None)) < 0) {
+        goto fail_registered;
+    }
+    return (PyObject *)self;
+
+fail_registered:
+    {
+        /* asyncio's _transports is weak: a half-built transport is not
+         * kept.  Its finalizer warns and closes the socket, as
+         * asyncio's __del__ does. */
+        PyObject *exc = el_fetch_exc();
+        if (transport_unregister(self) < 0) {
+            PyErr_Clear();
+        }
+        el_restore_exc(exc);
+    }
+fail:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyObject *
+loop_make_socket_transport(LoopObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"sock", "protocol", "waiter", "extra", "server",
+                             NULL};
+    PyObject *sock, *protocol, *waiter = Py_None, *extra = Py_None;
+    PyObject *server = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds,
+                                     "OO|O$OO:_make_socket_transport",
+                                     kwlist, &sock, &protocol, &waiter,
+                                     &extra, &server)) {
+        return NULL;
+    }
+    return transport_new(self, sock, protocol, waiter, extra, server);
+}
+
+PyMethodDef Loop_transport_methods[] = {
+    {"_make_socket_transport",
+     (PyCFunction)(void (*)(void))loop_make_socket_transport,
+     METH_VARARGS | METH_KEYWORDS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- loop integration --------------------------------------------------- */
+
+int
+transport_flush_pending(LoopObject *loop)
+{
+    /* A failing iteration's exception waits outside while we flush. */
+    PyObject *exc = el_fetch_exc();
+    while (el_ring_len(&loop->flushq) > 0) {
+        TransportObject *t = el_ring_pop(&loop->flushq);
+        t->flush_queued = 0;
+        if (transport_flush_one(t) < 0) {
+            if (exc == NULL) {
+                exc = el_fetch_exc();
+            }
+            else {
+                PyErr_WriteUnraisable((PyObject *)t);
+            }
+        }
+        Py_DECREF(t);
+    }
+    if (exc != NULL) {
+        el_restore_exc(exc);
+        return -1;
+    }
+    return 0;
+}
+
+void
+transport_loop_clear(LoopObject *loop)
+{
+    while (el_ring_len(&loop->flushq) > 0) {
+        TransportObject *t = el_ring_pop(&loop->flushq);
+        t->flush_queued = 0;
+        Py_DECREF(t);
+    }
+    el_ring_free(&loop->flushq);
+    PyMem_Free(loop->read_buf);
+    loop->read_buf = NULL;
+}
+
+int
+transport_loop_traverse(LoopObject *loop, visitproc visit, void *arg)
+{
+    for (size_t i = 0; i < el_ring_len(&loop->flushq); i++) {
+        Py_VISIT((PyObject *)el_ring_at(&loop->flushq, i));
+    }
+    return 0;
+}
+
+/* Borrowed: the transport registered for fd, or NULL (error set or not). */
+static PyObject *
+fd_transport(LoopObject *loop, int fd)
+{
+    if (loop->transports == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromLong(fd);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *tr = PyDict_GetItemWithError(loop->transports, key);
+    Py_DECREF(key);
+    return tr;
+}
+
+int
+transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd)
+{
+    PyObject *tr = fd_transport(loop, fd);
+    if (tr == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(tr);
+    int closing;
+    if (Py_IS_TYPE(tr, loop->st->TransportType)) {
+        closing = ((TransportObject *)tr)->closing;
+    }
+    else {
+        PyObject *r = PyObject_CallMethod(tr, "is_closing", NULL);
+        closing = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+    }
+    if (closing == 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by transport %R", fileobj,
+                     tr);
+    }
+    Py_DECREF(tr);
+    return closing > 0 ? 0 : -1;
+}
+
+void
+transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd)
+{
+    PyObject *tr = fd_transport(loop, fd);
+    if (tr != NULL) {
+        /* A closing transport still flushing: asyncio would let the
+         * caller share the fd; the core has one watcher per fd. */
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by transport %R", fileobj,
+                     tr);
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by the event loop",
+                     fileobj);
+    }
+}
+
+int
+transport_type_init(PyObject *mod, eloop_state *st)
+{
+    PyObject *base = NULL, *bases = NULL, *descr = NULL;
+    int rc = -1;
+    PyObject *tmod = PyImport_ImportModule("asyncio.transports");
+    if (tmod == NULL) {
+        return -1;
+    }
+    base = PyObject_GetAttrString(tmod, "Transport");
+    PyObject *bt = base ? PyObject_GetAttrString(tmod, "BaseTransport")
+                        : NULL;
+    Py_DECREF(tmod);
+    descr = bt ? PyObject_GetAttrString(bt, "_extra") : NULL;
+    Py_XDECREF(bt);
+    if (descr == NULL) {
+        goto done;
+    }
+    /* BaseTransport.__slots__ = ('_extra',) and no other slots on the way
+     * to Transport: our `extra` field must be exactly that slot. */
+    if (!PyType_Check(base)
+        || ((PyTypeObject *)base)->tp_basicsize
+               != (Py_ssize_t)(offsetof(TransportObject, extra)
+                               + sizeof(PyObject *))
+        || !Py_IS_TYPE(descr, &PyMemberDescr_Type)
+        || ((PyMemberDescrObject *)descr)->d_member->offset
+               != (Py_ssize_t)offsetof(TransportObject, extra)) {
+        PyErr_Format(PyExc_ImportError,
+                     "eloop: the layout of asyncio.transports.Transport is "
+                     "not the expected one (instance size %zd, expected "
+                     "%zd: one `_extra` slot after the object header); this "
+                     "Python's asyncio is not supported",
+                     PyType_Check(base)
+                         ? ((PyTypeObject *)base)->tp_basicsize : -1,
+                     (Py_ssize_t)(offsetof(TransportObject, extra)
+                                  + sizeof(PyObject *)));
+        goto done;
+    }
+    bases = PyTuple_Pack(1, base);
+    if (bases == NULL) {
+        goto done;
+    }
+    st->TransportType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        mod, &Transport_spec, bases);
+    if (st->TransportType == NULL) {
+        goto done;
+    }
+    /* asyncio's class attributes: the recv() size; start_tls() may wrap
+     * this transport; loop.sendfile() may use os.sendfile() on its socket
+     * (_make_empty_waiter() and friends). */
+    PyObject *tdict = st->TransportType->tp_dict;     /* borrowed */
+    PyObject *max_size = PyLong_FromLong(EL_STREAM_READ_SIZE);
+    PyObject *consts = max_size ? PyImport_ImportModule("asyncio.constants")
+                                : NULL;
+    PyObject *modes = consts ? PyObject_GetAttrString(consts, "_SendfileMode")
+                             : NULL;
+    PyObject *native = modes ? PyObject_GetAttrString(modes, "TRY_NATIVE")
+                             : NULL;
+    int bad = native == NULL
+              || PyDict_SetItemString(tdict, "max_size", max_size) < 0
+              || PyDict_SetItemString(tdict, "_start_tls_compatible",
+                                      Py_True) < 0
+              || PyDict_SetItemString(tdict, "_sendfile_compatible",
+                                      native) < 0;
+    Py_XDECREF(max_size);
+    Py_XDECREF(consts);
+    Py_XDECREF(modes);
+    Py_XDECREF(native);
+    if (bad) {
+        goto done;
+    }
+    PyType_Modified(st->TransportType);
+    rc = PyModule_AddType(mod, st->TransportType);
+done:
+    Py_XDECREF(base);
+    Py_XDECREF(bases);
+    Py_XDECREF(descr);
+    return rc;
+}
