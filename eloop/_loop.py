@@ -110,10 +110,54 @@ def _make_ssl_transport(self, *args, **kwargs):
     raise NotImplementedError(_TLS_MSG)
 
 
-def _make_socket_transport_missing(self, *args, **kwargs):
-    raise NotImplementedError(
-        "eloop's socket transport is not built in this version "
-        "(planned: TCP/Unix networking); see the README")
+class _SendfileFallbackProtocol(asyncio.base_events._SendfileFallbackProtocol):
+    """asyncio's sendfile-fallback protocol without its isinstance check:
+    asyncio requires a transports._FlowControlMixin, whose __slots__
+    cannot be combined with eloop's C transport layout.  The protocol only
+    uses what eloop's transport has (_protocol_paused, _loop, pause/resume
+    reading, set_protocol)."""
+
+    def __init__(self, transp):
+        self._transport = transp
+        self._proto = transp.get_protocol()
+        self._should_resume_reading = transp.is_reading()
+        self._should_resume_writing = transp._protocol_paused
+        transp.pause_reading()
+        transp.set_protocol(self)
+        if self._should_resume_writing:
+            self._write_ready_fut = self._transport._loop.create_future()
+        else:
+            self._write_ready_fut = None
+
+
+async def _sendfile_fallback(self, transp, file, offset, count):
+    """Read the file in 16 KiB blocks in the executor and write them,
+    waiting out pause_writing (asyncio's algorithm)."""
+    if offset:
+        file.seek(offset)
+    blocksize = min(count, 16384) if count else 16384
+    buf = bytearray(blocksize)
+    total_sent = 0
+    proto = _SendfileFallbackProtocol(transp)
+    try:
+        while True:
+            if count:
+                blocksize = min(count - total_sent, blocksize)
+                if blocksize <= 0:
+                    return total_sent
+            view = memoryview(buf)[:blocksize]
+            read = await self.run_in_executor(None, file.readinto, view)
+            if not read:
+                return total_sent
+            await proto.drain()
+            # A copy: the buffer is reused for the next block while the
+            # transport may still hold this one.
+            transp.write(bytes(view[:read]))
+            total_sent += read
+    finally:
+        if total_sent > 0 and hasattr(file, 'seek'):
+            file.seek(offset + total_sent)
+        await proto.restore()
 
 
 for _name, _fn in {
@@ -133,7 +177,7 @@ for _name, _fn in {
     # sendfile: os.sendfile() on the socket, or read + send
     "sendfile": _base.sendfile,
     "_sendfile_native": _selector._sendfile_native,
-    "_sendfile_fallback": _base._sendfile_fallback,
+    "_sendfile_fallback": _sendfile_fallback,
     "sock_sendfile": _base.sock_sendfile,
     "_sock_sendfile_native": _unix._sock_sendfile_native,
     "_sock_sendfile_native_impl": _unix._sock_sendfile_native_impl,
@@ -144,13 +188,6 @@ for _name, _fn in {
     "_check_sendfile_params": _base._check_sendfile_params,
 }.items():
     setattr(Loop, _name, _fn)
-
-# The C transport (transport.c) provides _make_socket_transport; until a
-# build has it, fail with a clear message instead of an AttributeError.
-if not hasattr(_eloop.Loop, "_make_socket_transport"):
-    _make_socket_transport_missing.__name__ = "_make_socket_transport"
-    Loop._make_socket_transport = _make_socket_transport_missing
-
 
 def _not_yet(name, issue):
     msg = (f"eloop does not implement loop.{name}() yet "

@@ -10,6 +10,7 @@ depend on a transport implementation.  The others use real transports.
 import asyncio
 import errno
 import json
+import io
 import os
 import socket
 import ssl
@@ -807,3 +808,33 @@ def test_loop_sendfile_regular_file(loop):
     sent, pos = run(loop, main())
     assert sent == len(data) and pos == len(data)
     assert bytes(proto.data) == data
+
+
+def test_loop_sendfile_fallback_for_non_regular_file(loop):
+    # io.BytesIO has no fileno(): os.sendfile is impossible, so the
+    # read-and-write fallback runs (with flow control) and the transport's
+    # protocol is restored afterwards.
+    data = os.urandom(300_000)
+
+    class Client(asyncio.Protocol):
+        def data_received(self, data):
+            raise AssertionError("nothing is sent back")
+
+    async def main():
+        f = io.BytesIO(data)
+        server = await loop.create_server(lambda: proto, "127.0.0.1", 0)
+        addr = server.sockets[0].getsockname()
+        client = Client()
+        tr, _ = await loop.create_connection(lambda: client, *addr)
+        sent = await loop.sendfile(tr, f, offset=1000, count=200_000)
+        restored = tr.get_protocol() is client and tr.is_reading()
+        tr.close()
+        await proto.done
+        server.close()
+        await server.wait_closed()
+        return sent, f.tell(), restored
+
+    proto = Collect(loop)
+    sent, pos, restored = run(loop, main())
+    assert (sent, pos, restored) == (200_000, 201_000, True)
+    assert bytes(proto.data) == data[1000:201_000]
