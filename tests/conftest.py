@@ -33,6 +33,7 @@ import asyncio
 import gc
 import importlib
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -313,3 +314,14 @@ def child_python(impl):
                                   os.path.abspath(__file__))))
 
     return run
+
+
+@pytest.fixture
+def sockpair():
+    """A connected, non-blocking socket.socketpair()."""
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    yield a, b
+    a.close()
+    b.close()

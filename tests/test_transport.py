@@ -36,16 +36,6 @@ def make_transport(loop, sock, protocol, waiter=None, **kwargs):
 
 
 @pytest.fixture
-def sockpair():
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    b.setblocking(False)
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
 def tcppair():
     """A connected loopback TCP pair (client, accepted), non-blocking."""
     try:

@@ -227,21 +227,24 @@ sk_accept_generic(PyObject *sock, int *again)
     return pair;
 }
 
+/* One recv/recvfrom into a new bytes object of a->n bytes, shrunk to what
+ * arrived.  With ss != NULL the sender's address is stored there. */
 static PyObject *
-recv_direct(sk_args *a, int *again)
+recv_bytes(sk_args *a, int *again, struct sockaddr_storage *ss,
+           socklen_t *len)
 {
-    if (a->n == 0) {
-        /* The socket module makes no syscall for 0 bytes. */
-        return PyBytes_FromStringAndSize(NULL, 0);
-    }
     PyObject *bytes = PyBytes_FromStringAndSize(NULL, a->n);
     if (bytes == NULL) {
         return NULL;
     }
     ssize_t got;
     for (;;) {
-        got = recv(a->fd, PyBytes_AS_STRING(bytes), (size_t)a->n,
-                   MSG_DONTWAIT);
+        if (ss != NULL) {
+            memset(ss, 0, sizeof(*ss));
+            *len = addrlen_for(a->family);
+        }
+        got = recvfrom(a->fd, PyBytes_AS_STRING(bytes), (size_t)a->n,
+                       MSG_DONTWAIT, (struct sockaddr *)ss, len);
         if (got >= 0) {
             break;
         }
@@ -260,6 +263,16 @@ recv_direct(sk_args *a, int *again)
         return NULL;
     }
     return bytes;
+}
+
+static PyObject *
+recv_direct(sk_args *a, int *again)
+{
+    if (a->n == 0) {
+        /* The socket module makes no syscall for 0 bytes. */
+        return PyBytes_FromStringAndSize(NULL, 0);
+    }
+    return recv_bytes(a, again, NULL, NULL);
 }
 
 /* recv_into / recvfrom_into through the direct path.  Returns NULL without
@@ -330,33 +343,10 @@ recv_into_direct(sk_args *a, int from, int *again, int *refused)
 static PyObject *
 recvfrom_direct(sk_args *a, int *again)
 {
-    PyObject *bytes = PyBytes_FromStringAndSize(NULL, a->n);
-    if (bytes == NULL) {
-        return NULL;
-    }
     struct sockaddr_storage ss;
     socklen_t len;
-    ssize_t got;
-    for (;;) {
-        memset(&ss, 0, sizeof(ss));
-        len = addrlen_for(a->family);
-        got = recvfrom(a->fd, PyBytes_AS_STRING(bytes), (size_t)a->n,
-                       MSG_DONTWAIT, (struct sockaddr *)&ss, &len);
-        if (got >= 0) {
-            break;
-        }
-        if (would_block()) {
-            *again = 1;
-            Py_DECREF(bytes);
-            return NULL;
-        }
-        if (!eintr_retry()) {
-            Py_DECREF(bytes);
-            return PyErr_Occurred() ? NULL
-                                    : PyErr_SetFromErrno(PyExc_OSError);
-        }
-    }
-    if (got != a->n && _PyBytes_Resize(&bytes, got) < 0) {
+    PyObject *bytes = recv_bytes(a, again, &ss, &len);
+    if (bytes == NULL) {
         return NULL;
     }
     PyObject *addr = make_sockaddr(&ss, len);
