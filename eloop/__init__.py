@@ -10,7 +10,6 @@ The loop itself lives in the C extension ``eloop._eloop``; this module only
 binds it to ``asyncio.AbstractEventLoop`` and adds setup-time glue.
 """
 import asyncio as _asyncio
-import sys as _sys
 
 from . import _eloop
 from ._loop import Loop

@@ -4,7 +4,6 @@ the behavioural tests they have no stock-asyncio twin."""
 import asyncio
 import inspect
 import os
-import signal
 import subprocess
 import sys
 import textwrap

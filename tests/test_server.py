@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 
-from _netutil import HAS_IPV6, needs_ipv6, run  # noqa: E402,F401
+from _netutil import needs_ipv6, run
 
 
 async def wait_until(pred, timeout=5.0):

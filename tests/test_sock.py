@@ -20,7 +20,7 @@ import weakref
 import pytest
 
 
-from _netutil import HAS_IPV6, needs_ipv6, run  # noqa: E402,F401
+from _netutil import needs_ipv6, run
 
 
 def nonblocking(*socks):
