@@ -201,6 +201,7 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->read_handle);
     Py_CLEAR(self->write_handle);
+    Py_CLEAR(self->handle_ctx);
     PyObject *steps[3] = {NULL, sock, server};
     for (int i = 0; i < 3; i++) {
         int rc;
@@ -784,6 +785,22 @@ tr_notify_cb(el_stream_t *s, unsigned events)
     LoopObject *loop = self->loop;
 
     if ((events & EL_READABLE) && !self->read_queued
+        && self->read_handle == NULL && self->handle_ctx != NULL) {
+        self->read_handle = transport_make_handle(self, "_read_ready");
+        if (self->read_handle == NULL) {
+            PyErr_Clear();
+            loop->nomem = 1;
+        }
+    }
+    if ((events & EL_WRITABLE) && !self->write_queued
+        && self->write_handle == NULL && self->handle_ctx != NULL) {
+        self->write_handle = transport_make_handle(self, "_write_ready");
+        if (self->write_handle == NULL) {
+            PyErr_Clear();
+            loop->nomem = 1;
+        }
+    }
+    if ((events & EL_READABLE) && !self->read_queued
         && self->read_handle != NULL) {
         if (loop_push_ready(loop, (HandleObject *)self->read_handle) < 0) {
             PyErr_Clear();
@@ -1236,6 +1253,7 @@ Transport_traverse(TransportObject *self, visitproc visit, void *arg)
     Py_VISIT(self->server);
     Py_VISIT(self->read_handle);
     Py_VISIT(self->write_handle);
+    Py_VISIT(self->handle_ctx);
     Py_VISIT(self->high_obj);
     Py_VISIT(self->low_obj);
     Py_VISIT(self->empty_waiter);
@@ -1268,6 +1286,7 @@ Transport_clear(TransportObject *self)
     Py_CLEAR(self->server);
     Py_CLEAR(self->read_handle);
     Py_CLEAR(self->write_handle);
+    Py_CLEAR(self->handle_ctx);
     Py_CLEAR(self->high_obj);
     Py_CLEAR(self->low_obj);
     Py_CLEAR(self->empty_waiter);

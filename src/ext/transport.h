@@ -21,8 +21,15 @@ typedef struct {
                                    ran (asyncio sets _sock = None) */
     PyObject *protocol;         /* NULL once connection_lost ran */
     PyObject *server;           /* asyncio.Server or NULL */
-    PyObject *read_handle;      /* Handle of _read_ready(); NULL once lost */
-    PyObject *write_handle;     /* Handle of _write_ready(); NULL once lost */
+    PyObject *read_handle;      /* Handle of _read_ready(), made at the
+                                   first readiness; NULL once lost */
+    PyObject *write_handle;     /* Handle of _write_ready(), likewise */
+    PyObject *handle_ctx;       /* Context the two handles copy (asyncio's
+                                   are made when the transport starts, in
+                                   this context); NULL once lost.  Making
+                                   them lazily saves an idle connection
+                                   two handles, bound methods and contexts
+                                   (about 0.5 KiB). */
     PyObject *high_obj;         /* the limits as given, for */
     PyObject *low_obj;          /* get_write_buffer_limits() */
     PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
@@ -47,6 +54,8 @@ typedef struct {
 } TransportObject;
 
 extern PyType_Spec Transport_spec;
+
+PyObject *transport_make_handle(TransportObject *self, const char *meth);
 
 /* Sets up the stream of a new transport: fd -1, our callbacks. */
 void transport_init_stream(TransportObject *self, LoopObject *loop);

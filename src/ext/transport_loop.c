@@ -52,15 +52,21 @@ sock_name(PyObject *sock, const char *meth)
     return r;
 }
 
-static PyObject *
-make_handle(TransportObject *self, const char *meth)
+/* A readiness handle running `meth` in its own copy of handle_ctx, as
+ * asyncio's add_reader() handle runs in a copy of the context it was
+ * made in. */
+PyObject *
+transport_make_handle(TransportObject *self, const char *meth)
 {
-    PyObject *cb = PyObject_GetAttrString((PyObject *)self, meth);
-    if (cb == NULL) {
+    PyObject *ctx = PyContext_Copy(self->handle_ctx);
+    if (ctx == NULL) {
         return NULL;
     }
-    PyObject *h = (PyObject *)handle_new(self->loop, cb, NULL, 0, NULL);
-    Py_DECREF(cb);
+    PyObject *cb = PyObject_GetAttrString((PyObject *)self, meth);
+    PyObject *h = cb ? (PyObject *)handle_new(self->loop, cb, NULL, 0, ctx)
+                     : NULL;
+    Py_XDECREF(cb);
+    Py_DECREF(ctx);
     return h;
 }
 
@@ -147,10 +153,8 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (set_nodelay(sock, self->sock_fd) < 0) {
         goto fail_registered;
     }
-    self->read_handle = make_handle(self, "_read_ready");
-    self->write_handle = self->read_handle
-                             ? make_handle(self, "_write_ready") : NULL;
-    if (self->write_handle == NULL) {
+    self->handle_ctx = PyContext_CopyCurrent();
+    if (self->handle_ctx == NULL) {
         goto fail_registered;
     }
     /* connection_made() first; reading starts after it (it may pause);
