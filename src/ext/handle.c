@@ -187,8 +187,7 @@ handle_cancel(HandleObject *h)
     if (h->cancelled) {
         return;
     }
-    if (Py_IS_TYPE(h, h->loop->st->TimerHandleType)
-        || PyObject_TypeCheck(h, h->loop->st->TimerHandleType)) {
+    if (PyObject_TypeCheck(h, h->loop->st->TimerHandleType)) {
         TimerHandleObject *t = (TimerHandleObject *)h;
         if (el_timer_linked(&t->timer)) {
             el_heap_remove(&h->loop->core.timers, &t->timer);

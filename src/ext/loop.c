@@ -667,23 +667,11 @@ loop_run_until_complete(LoopObject *self, PyObject *future)
     if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
         return NULL;
     }
-    /* asyncio.isfuture(): a _asyncio_future_blocking attribute that is set. */
-    int new_task = 1;
-    PyObject *blocking = PyObject_GetAttrString(
-        (PyObject *)Py_TYPE(future), "_asyncio_future_blocking");
-    if (blocking == NULL) {
-        PyErr_Clear();
-    }
-    else {
-        Py_DECREF(blocking);
-        blocking = PyObject_GetAttrString(future, "_asyncio_future_blocking");
-        if (blocking == NULL) {
-            PyErr_Clear();
-        }
-        else {
-            new_task = blocking == Py_None;
-            Py_DECREF(blocking);
-        }
+    PyObject *isfut = PyObject_CallOneArg(st->isfuture, future);
+    int new_task = isfut ? !PyObject_IsTrue(isfut) : -1;
+    Py_XDECREF(isfut);
+    if (new_task < 0) {
+        return NULL;
     }
     PyObject *kw = Py_BuildValue("{sO}", "loop", (PyObject *)self);
     PyObject *a = kw ? PyTuple_Pack(1, future) : NULL;

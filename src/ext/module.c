@@ -98,6 +98,8 @@ module_exec(PyObject *mod)
         || eloop_import_attr(&st->Task, "asyncio.tasks", "Task") < 0
         || eloop_import_attr(&st->ensure_future, "asyncio.tasks",
                        "ensure_future") < 0
+        || eloop_import_attr(&st->isfuture, "asyncio.futures",
+                             "isfuture") < 0
         || eloop_import_attr(&st->wrap_future, "asyncio.futures",
                        "wrap_future") < 0
         || eloop_import_attr(&st->iscoroutine, "asyncio.coroutines",
@@ -134,7 +136,6 @@ module_exec(PyObject *mod)
     st->str_default_exception_handler = PyUnicode_InternFromString(
         "default_exception_handler");
     st->str_time = PyUnicode_InternFromString("time");
-    st->str_context = PyUnicode_InternFromString("context");
     st->kw_loop = Py_BuildValue("(s)", "loop");
     st->kw_task = Py_BuildValue("(sss)", "loop", "name", "context");
     st->kw_context = Py_BuildValue("(s)", "context");
@@ -149,7 +150,7 @@ module_exec(PyObject *mod)
         || st->run_until_complete_cb == NULL || st->sighandler_noop == NULL
         || st->str_call_exception_handler == NULL
         || st->str_default_exception_handler == NULL
-        || st->str_time == NULL || st->str_context == NULL) {
+        || st->str_time == NULL) {
         return -1;
     }
     if (sock_state_init(mod, st) < 0) {
@@ -165,7 +166,7 @@ module_exec(PyObject *mod)
     X(extract_stack) X(format_list) X(logger) X(ThreadPoolExecutor)         \
     X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
     X(sighandler_noop) X(str_call_exception_handler)                        \
-    X(str_default_exception_handler) X(str_time) X(str_context)            \
+    X(str_default_exception_handler) X(str_time) X(isfuture)            \
     X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                   \
     X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
     X(str_data_received) X(str_buffer_updated) X(str_get_buffer)

@@ -31,6 +31,7 @@ typedef struct {
     PyObject *Future;                   /* asyncio.Future */
     PyObject *Task;                     /* asyncio.Task */
     PyObject *ensure_future;
+    PyObject *isfuture;                 /* asyncio.futures.isfuture */
     PyObject *wrap_future;
     PyObject *iscoroutine;
     PyObject *iscoroutinefunction;
@@ -52,7 +53,6 @@ typedef struct {
     PyObject *str_call_exception_handler;
     PyObject *str_default_exception_handler;
     PyObject *str_time;
-    PyObject *str_context;
     PyObject *kw_loop;                  /* ("loop",) */
     PyObject *kw_task;                  /* ("loop", "name", "context") */
     PyObject *kw_context;               /* ("context",) */
