@@ -1120,6 +1120,13 @@ sock_state_init(PyObject *mod, eloop_state *st)
         || sock_server_init_type(mod, st) < 0
         || sock_coro_init_type(mod, st) < 0
         || eloop_import_attr(&st->sk.socket_socket, "socket", "socket") < 0
+        || eloop_import_attr(&st->sk.raw_socket, "_socket", "socket") < 0
+        || (st->sk.raw_family = PyObject_GetAttrString(
+                st->sk.raw_socket, "family")) == NULL
+        || (st->sk.raw_type = PyObject_GetAttrString(
+                st->sk.raw_socket, "type")) == NULL
+        || (st->sk.raw_proto = PyObject_GetAttrString(
+                st->sk.raw_socket, "proto")) == NULL
         || eloop_import_attr(&st->sk.getaddrinfo, "socket", "getaddrinfo") < 0
         || eloop_import_attr(&st->sk.getnameinfo, "socket", "getnameinfo") < 0
         || eloop_import_attr(&st->sk.TransportSocket, "asyncio.trsock",
@@ -1153,7 +1160,7 @@ sock_state_init(PyObject *mod, eloop_state *st)
 
 #define SK_FIELDS(X)                                                        \
     X(SockOpType) X(AcceptorType) X(SockCoroType) X(socket_socket)          \
-    X(getaddrinfo)                                                          \
+    X(getaddrinfo) X(raw_socket) X(raw_family) X(raw_type) X(raw_proto)     \
     X(getnameinfo) X(SSLSocket) X(TransportSocket) X(ipaddr_info)           \
     X(constants) X(str_fileno) X(str_create_future) X(str_set_result)       \
     X(str_set_exception) X(str_done) X(str_add_done_callback)

@@ -141,8 +141,11 @@ sk_args_clear(sk_args *a)
     Py_CLEAR(a->arg2);
 }
 
-/* sock.accept() through the direct path: the new socket is made exactly as
- * socket.socket.accept() makes it, then set non-blocking as asyncio does. */
+/* sock.accept() through the direct path: the new socket is made as
+ * socket.socket.accept() makes it, then non-blocking as asyncio sets it.
+ * accept4() already made the fd non-blocking; SOCK_NONBLOCK in the type
+ * tells the socket object so (timeout 0.0, type without the flag), which
+ * saves the ioctl that setblocking(False) would make per connection. */
 PyObject *
 sk_accept_direct(eloop_state *st, int fd, int family, int type, int proto,
                  int *again)
@@ -169,19 +172,13 @@ sk_accept_direct(eloop_state *st, int fd, int family, int type, int proto,
     }
     PyObject *addr = make_sockaddr(&ss, len);
     PyObject *conn = addr ? PyObject_CallFunction(
-        st->sk.socket_socket, "iiii", family, type, proto, cfd) : NULL;
+        st->sk.socket_socket, "iiii", family, type | SOCK_NONBLOCK, proto,
+        cfd) : NULL;
     if (conn == NULL) {
         close(cfd);
         Py_XDECREF(addr);
         return NULL;
     }
-    PyObject *r = PyObject_CallMethod(conn, "setblocking", "(O)", Py_False);
-    if (r == NULL) {
-        Py_DECREF(conn);    /* closes cfd */
-        Py_DECREF(addr);
-        return NULL;
-    }
-    Py_DECREF(r);
     PyObject *pair = PyTuple_Pack(2, conn, addr);
     Py_DECREF(conn);
     Py_DECREF(addr);

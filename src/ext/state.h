@@ -77,6 +77,10 @@ typedef struct {
         PyTypeObject *AcceptorType;
         PyTypeObject *SockCoroType;
         PyObject *socket_socket;        /* socket.socket */
+        PyObject *raw_socket;           /* _socket.socket, its base */
+        PyObject *raw_family;           /* its getters, which give plain */
+        PyObject *raw_type;             /* ints where socket.socket's */
+        PyObject *raw_proto;            /* properties build enums */
         PyObject *getaddrinfo;          /* socket.getaddrinfo */
         PyObject *getnameinfo;          /* socket.getnameinfo */
         PyObject *SSLSocket;            /* ssl.SSLSocket, or NULL */
@@ -113,6 +117,8 @@ typedef struct LoopObject {
     char stopping;
     char debug;
     char custom_time;           /* a subclass overrides time() */
+    char custom_call_soon;      /* ... call_soon() */
+    char custom_make_transport; /* ... _make_socket_transport() */
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
@@ -186,6 +192,7 @@ void handle_freelists_clear(eloop_state *st);
 /* loop.c */
 extern PyType_Spec Loop_spec;
 int loop_push_ready(LoopObject *loop, HandleObject *h);
+int loop_soon(LoopObject *loop, PyObject **args, Py_ssize_t nargs);
 int loop_check_closed(LoopObject *loop);
 int loop_check_thread(LoopObject *loop);
 int loop_check_callback(LoopObject *loop, PyObject *cb, const char *method);

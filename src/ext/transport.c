@@ -138,12 +138,10 @@ transport_call_soon(TransportObject *self, const char *meth, PyObject *arg)
     if (cb == NULL) {
         return -1;
     }
-    PyObject *r = arg ? PyObject_CallMethod((PyObject *)self->loop,
-                                            "call_soon", "OO", cb, arg)
-                      : PyObject_CallMethod((PyObject *)self->loop,
-                                            "call_soon", "O", cb);
+    PyObject *a[3] = {NULL, cb, arg};
+    int rc = loop_soon(self->loop, a + 1, arg ? 2 : 1);
     Py_DECREF(cb);
-    return discard(r);
+    return rc;
 }
 
 /* Drops loop->transports[fd] if it is us. */

@@ -14,16 +14,32 @@
 
 /* ---- construction ------------------------------------------------------- */
 
+/* sock.<name> as a C long.  socket.socket's family and type properties
+ * wrap the number in an enum, several thousand instructions per
+ * connection; the getters of its C base give the same number. */
+static long
+sock_int_attr(eloop_state *st, PyObject *sock, PyObject *raw,
+              const char *name)
+{
+    PyObject *o = PyObject_TypeCheck(sock, (PyTypeObject *)st->sk.raw_socket)
+                      ? Py_TYPE(raw)->tp_descr_get(raw, sock,
+                                                   (PyObject *)Py_TYPE(sock))
+                      : PyObject_GetAttrString(sock, name);
+    long v = o ? PyLong_AsLong(o) : -1;
+    Py_XDECREF(o);
+    return v;
+}
+
 /* base_events._set_nodelay(): only for sockets that say they are TCP. */
 static int
-set_nodelay(PyObject *sock, int fd)
+set_nodelay(eloop_state *st, PyObject *sock, int fd)
 {
-    static const char *const attrs[3] = {"family", "type", "proto"};
+    PyObject *const raw[3] = {st->sk.raw_family, st->sk.raw_type,
+                              st->sk.raw_proto};
+    static const char *const names[3] = {"family", "type", "proto"};
     long v[3];
     for (int i = 0; i < 3; i++) {
-        PyObject *o = PyObject_GetAttrString(sock, attrs[i]);
-        v[i] = o ? PyLong_AsLong(o) : -1;
-        Py_XDECREF(o);
+        v[i] = sock_int_attr(st, sock, raw[i], names[i]);
         if (v[i] == -1 && PyErr_Occurred()) {
             return -1;
         }
@@ -150,7 +166,7 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (rc < 0) {
         goto fail;
     }
-    if (set_nodelay(sock, self->sock_fd) < 0) {
+    if (set_nodelay(st, sock, self->sock_fd) < 0) {
         goto fail_registered;
     }
     self->handle_ctx = PyContext_CopyCurrent();
@@ -160,19 +176,18 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     /* connection_made() first; reading starts after it (it may pause);
      * the waiter wakes last. */
     PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
-    PyObject *r = made ? PyObject_CallMethod((PyObject *)loop, "call_soon",
-                                             "OO", made, (PyObject *)self)
-                       : NULL;
+    PyObject *a[4] = {NULL, made, (PyObject *)self};
+    int rc2 = made ? loop_soon(loop, a + 1, 2) : -1;
     Py_XDECREF(made);
-    if (discard(r) < 0
-        || transport_call_soon(self, "_start_reading", NULL) < 0) {
+    if (rc2 < 0 || transport_call_soon(self, "_start_reading", NULL) < 0) {
         goto fail_registered;
     }
-    if (waiter != Py_None
-        && discard(PyObject_CallMethod(
-               (PyObject *)loop, "call_soon", "OOO",
-               st->set_result_unless_cancelled, waiter, Py_None)) < 0) {
-        goto fail_registered;
+    if (waiter != Py_None) {
+        PyObject *b[4] = {NULL, st->set_result_unless_cancelled, waiter,
+                          Py_None};
+        if (loop_soon(loop, b + 1, 3) < 0) {
+            goto fail_registered;
+        }
     }
     return (PyObject *)self;
 
