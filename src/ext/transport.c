@@ -666,7 +666,16 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     }
     /* recv_into()'s own failure (say, a read-only buffer) is a read
      * error in asyncio, not a get_buffer() one. */
-    if (PyObject_GetBuffer(b, &self->view, PyBUF_WRITABLE) < 0) {
+    if (self->view == NULL) {
+        self->view = PyMem_Malloc(sizeof(*self->view));
+        if (self->view == NULL) {
+            PyErr_NoMemory();
+            Py_DECREF(b);
+            tr_callback_failed(self, "Fatal read error on socket transport");
+            return;
+        }
+    }
+    if (PyObject_GetBuffer(b, self->view, PyBUF_WRITABLE) < 0) {
         /* The TypeError of sock.recv_into()'s argument parsing. */
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
@@ -679,11 +688,11 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     }
     Py_DECREF(b);
     self->has_view = 1;
-    buf->base = self->view.buf;
-    buf->len = (size_t)self->view.len;
+    buf->base = self->view->buf;
+    buf->len = (size_t)self->view->len;
     if (buf->len == 0) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
     return;
 get_buffer_failed:
@@ -731,7 +740,7 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
 
     if (buffered) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
     if (nread == -EAGAIN || nread == -ECANCELED) {
         return;
@@ -1302,8 +1311,10 @@ Transport_clear(TransportObject *self)
     }
     if (self->has_view) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
+    PyMem_Free(self->view);
+    self->view = NULL;
     self->closing = 1;
     self->lost = 1;
     if (self->conn_lost == 0) {

@@ -47,7 +47,9 @@ typedef struct {
     PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
                                    while loop.sendfile() owns the socket */
     PyObject *weakreflist;
-    Py_buffer view;             /* BufferedProtocol buffer lent to a read */
+    Py_buffer *view;            /* BufferedProtocol buffer lent to a read;
+                                   allocated at the first such read (80
+                                   bytes other transports do without) */
     /* asyncio's extra dict for a plain TCP socket is built lazily, at the
      * first get_extra_info() or `_extra` that needs it: it costs an idle
      * connection about 0.5 KiB (dict, TransportSocket, two address tuples
