@@ -6,6 +6,7 @@ the loops' private factory, see make_transport().
 """
 
 import asyncio
+import contextvars
 import errno
 import gc
 import logging
@@ -16,6 +17,8 @@ import weakref
 import zlib
 
 import pytest
+
+from _netutil import needs_ipv6
 
 
 # --------------------------------------------------------------------------
@@ -196,6 +199,122 @@ def test_get_extra_info(loop, sockpair):
         await p.lost
         # Extra info survives closing.
         assert t.get_extra_info("custom") == 42
+    run(loop, main())
+
+
+async def tcp_connection(loop, host):
+    """(server-side transport, client transport, their protocols) of one
+    connection made through create_server() and create_connection()."""
+    accepted = loop.create_future()
+
+    def factory():
+        p = Recorder(loop, "s")
+        accepted.set_result(p)
+        return p
+    server = await loop.create_server(factory, host, 0)
+    addr = server.sockets[0].getsockname()
+    ct, cp = await loop.create_connection(lambda: Recorder(loop, "c"),
+                                          *addr[:2])
+    sp = await accepted
+    await sp.made
+    server.close()
+    return sp.transport, ct, sp, cp, addr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1",
+                                  pytest.param("::1", marks=needs_ipv6)])
+def test_extra_info_of_tcp_connections(loop, host):
+    async def main():
+        st, ct, sp, cp, addr = await tcp_connection(loop, host)
+        csock = ct.get_extra_info("socket")
+        assert isinstance(csock, asyncio.trsock.TransportSocket)
+        caddr = csock.getsockname()
+        assert ct.get_extra_info("nope") is None
+        assert ct.get_extra_info("nope", 7) == 7
+        assert st.get_extra_info("nope", default=8) == 8
+        assert st.get_extra_info("sockname") == addr
+        assert st.get_extra_info("peername") == caddr
+        assert ct.get_extra_info("sockname") == caddr
+        assert ct.get_extra_info("peername") == addr
+        for t in (st, ct):
+            peer = t.get_extra_info("peername")
+            assert type(peer) is tuple and type(peer[0]) is str
+            assert t.get_extra_info("peername") is peer
+            assert t.get_extra_info("socket").fileno() == t._sock_fd
+            assert t._extra["peername"] is peer
+            with pytest.raises(TypeError):
+                t.get_extra_info([])
+        # The accept loop passes extra={'peername': addr} first.
+        assert list(st._extra) == ["peername", "socket", "sockname"]
+        assert list(ct._extra) == ["socket", "sockname", "peername"]
+        st.close()
+        ct.close()
+        await sp.lost
+        await cp.lost
+    run(loop, main())
+
+
+def test_extra_info_after_reset(loop):
+    """The addresses are read when the transport is made: after the peer
+    resets the connection (getpeername() would fail) and the transport
+    closes, they are still there, as is the socket."""
+    async def main():
+        st, ct, sp, cp, addr = await tcp_connection(loop, "127.0.0.1")
+        caddr = ct._sock.getsockname()
+        ct._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+        ct.abort()
+        await cp.lost
+        await sp.lost
+        assert st._sock is None
+        assert st.get_extra_info("peername") == caddr
+        assert st.get_extra_info("sockname") == addr
+        assert st.get_extra_info("socket").fileno() == -1
+        assert ct.get_extra_info("peername") == addr
+        assert ct.get_extra_info("sockname") == caddr
+    run(loop, main())
+
+
+def test_extra_attribute_can_be_replaced(loop):
+    async def main():
+        st, ct, sp, cp, addr = await tcp_connection(loop, "127.0.0.1")
+        ct._extra = {"custom": 1}
+        assert ct.get_extra_info("custom") == 1
+        assert ct.get_extra_info("peername") is None
+        assert ct._extra == {"custom": 1}
+        st.close()
+        ct.close()
+        await sp.lost
+        await cp.lost
+    run(loop, main())
+
+
+def test_data_received_context_persists(loop, sockpair):
+    """asyncio's reader handle runs in one context for the whole
+    connection, copied when reading started: what data_received() sets,
+    the next data_received() sees; the creator's context is untouched."""
+    var = contextvars.ContextVar("var", default=0)
+    seen = []
+
+    class P(Recorder):
+        def data_received(self, data):
+            seen.append(var.get())
+            var.set(var.get() + 1)
+            super().data_received(data)
+
+    async def main():
+        var.set(10)
+        a, b = sockpair
+        p = P(loop)
+        t = make_transport(loop, a, p)
+        await p.made
+        for i in range(3):
+            b.send(b"x")
+            await p.wait_bytes(i + 1)
+        assert seen == [10, 11, 12]
+        assert var.get() == 10
+        t.close()
+        await p.lost
     run(loop, main())
 
 

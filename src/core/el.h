@@ -327,6 +327,9 @@ enum {
     EL_STREAM_NOTSOCK = 32,     /* fd is not a socket: read()/writev() */
 };
 
+/* Queue slots inside the stream itself (a power of two). */
+#define EL_STREAM_WQ_INLINE 2
+
 struct el_stream_s {
     el_io_t io;                 /* embedded watcher; io.fd is the stream */
     el_loop_t *loop;
@@ -339,19 +342,23 @@ struct el_stream_s {
     el_stream_shutdown_cb shutdown_cb;  /* each may be NULL */
     el_stream_notify_cb notify_cb;
     /* The write queue: a ring of chunks, oldest at wq_head.  wq_off bytes
-     * of the oldest are sent already; wq_bytes counts what is not. */
+     * of the oldest are sent already; wq_bytes counts what is not.  wq is
+     * wq_inline until more than EL_STREAM_WQ_INLINE chunks wait, then a
+     * heap array, freed again once the queue drains: an idle stream holds
+     * no allocation, and a typical burst (one or two writes) needs none. */
     el_wchunk_t *wq;
-    size_t wq_cap;              /* a power of two, or 0 */
-    size_t wq_head;
-    size_t wq_len;
+    uint32_t wq_cap;            /* a power of two */
+    uint32_t wq_head;
+    uint32_t wq_len;
     size_t wq_off;
     size_t wq_bytes;
     unsigned long nwrites;      /* write syscalls made (tests, benchmarks) */
+    el_wchunk_t wq_inline[EL_STREAM_WQ_INLINE];
 };
 
 /* Initialises s for fd on loop: not reading, empty queue, no callbacks.
  * Nothing is registered with the kernel until reading or writing needs
- * it.  Never fails. */
+ * it.  Never fails.  s must not move afterwards (wq may point into it). */
 void el_stream_init(el_stream_t *s, el_loop_t *loop, int fd);
 /* Starts reading: alloc_cb then read_cb for each read.  -errno if the fd
  * cannot be watched (-EEXIST: another watcher owns it; -ESHUTDOWN: the

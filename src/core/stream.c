@@ -48,6 +48,8 @@ el_stream_init(el_stream_t *s, el_loop_t *loop, int fd)
     memset(s, 0, sizeof(*s));
     el_io_init(&s->io, fd, stream_io_cb);
     s->loop = loop;
+    s->wq = s->wq_inline;
+    s->wq_cap = EL_STREAM_WQ_INLINE;
 }
 
 /* Brings the watcher's mask in line with the flags.  Widening can fail
@@ -107,12 +109,25 @@ el_stream_read_stop(el_stream_t *s)
 static int
 wq_grow(el_stream_t *s)
 {
-    size_t cap = s->wq_cap ? s->wq_cap * 2 : WQ_MIN_CAP;
-
-    if (s->wq_cap > SIZE_MAX / 2 / sizeof(el_wchunk_t)) {
+    if (s->wq == s->wq_inline) {
+        el_wchunk_t *wq = malloc(WQ_MIN_CAP * sizeof(*wq));
+        if (wq == NULL) {
+            return -ENOMEM;
+        }
+        for (uint32_t i = 0; i < s->wq_len; i++) {
+            wq[i] = s->wq_inline[(s->wq_head + i) & (s->wq_cap - 1)];
+        }
+        s->wq = wq;
+        s->wq_cap = WQ_MIN_CAP;
+        s->wq_head = 0;
+        return 0;
+    }
+    /* 2^31 chunks of 24 bytes also fit any 64-bit size_t. */
+    if (s->wq_cap > UINT32_MAX / 2) {
         return -ENOMEM;
     }
-    el_wchunk_t *wq = realloc(s->wq, cap * sizeof(*wq));
+    uint32_t cap = s->wq_cap * 2;
+    el_wchunk_t *wq = realloc(s->wq, (size_t)cap * sizeof(*wq));
     if (wq == NULL) {
         return -ENOMEM;
     }
@@ -122,6 +137,19 @@ wq_grow(el_stream_t *s)
     s->wq = wq;
     s->wq_cap = cap;
     return 0;
+}
+
+/* Back to the inline slots once the queue is empty, so that a connection
+ * that once queued a burst does not keep the array while it idles. */
+static void
+wq_release(el_stream_t *s)
+{
+    if (s->wq != s->wq_inline) {
+        free(s->wq);
+        s->wq = s->wq_inline;
+        s->wq_cap = EL_STREAM_WQ_INLINE;
+    }
+    s->wq_head = 0;
 }
 
 static inline el_wchunk_t *
@@ -141,6 +169,9 @@ wq_pop(el_stream_t *s, int status)
     s->wq_len--;
     s->wq_bytes -= c.len - s->wq_off;
     s->wq_off = 0;
+    if (s->wq_len == 0) {
+        wq_release(s);
+    }
     if (s->write_cb != NULL) {
         s->write_cb(s, c.token, status);
     }
@@ -354,10 +385,6 @@ el_stream_close(el_stream_t *s)
     while (s->wq_len > 0) {
         wq_pop(s, -ECANCELED);
     }
-    free(s->wq);
-    s->wq = NULL;
-    s->wq_cap = 0;
-    s->wq_head = 0;
 }
 
 static ssize_t

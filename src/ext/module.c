@@ -142,8 +142,11 @@ module_exec(PyObject *mod)
     st->str_data_received = PyUnicode_InternFromString("data_received");
     st->str_buffer_updated = PyUnicode_InternFromString("buffer_updated");
     st->str_get_buffer = PyUnicode_InternFromString("get_buffer");
+    st->str_read_ready = PyUnicode_InternFromString("_read_ready");
+    st->str_write_ready = PyUnicode_InternFromString("_write_ready");
     if (st->str_data_received == NULL || st->str_buffer_updated == NULL
-        || st->str_get_buffer == NULL || transport_type_init(mod, st) < 0) {
+        || st->str_get_buffer == NULL || st->str_read_ready == NULL
+        || st->str_write_ready == NULL || transport_type_init(mod, st) < 0) {
         return -1;
     }
     if (st->kw_loop == NULL || st->kw_task == NULL || st->kw_context == NULL
@@ -169,7 +172,8 @@ module_exec(PyObject *mod)
     X(str_default_exception_handler) X(str_time) X(isfuture)            \
     X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                   \
     X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
-    X(str_data_received) X(str_buffer_updated) X(str_get_buffer)
+    X(str_data_received) X(str_buffer_updated) X(str_get_buffer)          \
+    X(str_read_ready) X(str_write_ready)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)

@@ -386,23 +386,32 @@ static PyObject *
 acceptor_setup(AcceptorObject *acc, PyObject *conn, PyObject *addr)
 {
     LoopObject *loop = acc->loop;
-    PyObject *transport = NULL, *extra = NULL;
+    PyObject *transport = NULL, *extra = NULL, *meth = NULL;
     PyObject *protocol = PyObject_CallNoArgs(acc->protocol_factory);
     if (protocol != NULL) {
-        extra = Py_BuildValue("{sO}", "peername", addr);
+        meth = PyObject_GetAttrString((PyObject *)loop,
+                                      "_make_socket_transport");
     }
-    if (extra != NULL) {
-        PyObject *kwnames = Py_BuildValue("(sss)", "waiter", "extra",
-                                          "server");
-        PyObject *name = kwnames ? PyUnicode_FromString(
-            "_make_socket_transport") : NULL;
-        PyObject *args[6] = {(PyObject *)loop, conn, protocol, Py_None,
-                             extra, acc->server};
-        transport = name ? PyObject_VectorcallMethod(name, args, 3, kwnames)
-                         : NULL;
-        Py_XDECREF(name);
+    if (meth != NULL && transport_factory_is_ours(loop, meth)) {
+        /* Lets the transport keep the peer address in C (see
+         * TransportObject.peername). */
+        transport = transport_new_accepted(loop, conn, protocol, addr,
+                                           acc->server);
+    }
+    else if (meth != NULL) {
+        extra = Py_BuildValue("{sO}", "peername", addr);
+        PyObject *kwnames = extra ? Py_BuildValue("(sss)", "waiter", "extra",
+                                                  "server") : NULL;
+        PyObject *args[6] = {NULL, conn, protocol, Py_None, extra,
+                             acc->server};
+        transport = kwnames ? PyObject_Vectorcall(
+                                  meth, args + 1,
+                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                  kwnames)
+                            : NULL;
         Py_XDECREF(kwnames);
     }
+    Py_XDECREF(meth);
     Py_XDECREF(extra);
     if (transport != NULL) {
         /* It's now up to the protocol to handle the connection. */

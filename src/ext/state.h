@@ -63,6 +63,8 @@ typedef struct {
     PyObject *str_data_received;
     PyObject *str_buffer_updated;
     PyObject *str_get_buffer;
+    PyObject *str_read_ready;           /* "_read_ready" */
+    PyObject *str_write_ready;          /* "_write_ready" */
 
     PyObject *handle_free[HANDLE_FREELIST_MAX];
     int handle_nfree;
@@ -222,6 +224,13 @@ int transport_loop_traverse(LoopObject *loop, visitproc visit, void *arg);
 int transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd);
 /* The RuntimeError for an fd whose watcher is not add_reader()'s. */
 void transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd);
+/* meth is loop._make_socket_transport, not overridden. */
+int transport_factory_is_ours(LoopObject *loop, PyObject *meth);
+/* What loop._make_socket_transport(conn, protocol, extra={'peername':
+ * addr}, server=server) returns, without making the dict. */
+PyObject *transport_new_accepted(LoopObject *loop, PyObject *conn,
+                                 PyObject *protocol, PyObject *addr,
+                                 PyObject *server);
 
 /* loop_io.c */
 int loop_io_clear(LoopObject *loop);

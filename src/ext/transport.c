@@ -193,8 +193,11 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
     }
     /* `finally:` -- detach the watcher before the fd closes. */
     el_stream_close(&self->stream);
-    PyObject *sock = self->sock, *server = self->server;
-    self->sock = NULL;
+    /* asyncio sets _sock = None, but its extra['socket'] keeps the
+     * socket alive as long as the transport: ours stays in self->sock. */
+    PyObject *sock = self->sock_closed ? NULL : Py_XNewRef(self->sock);
+    PyObject *server = self->server;
+    self->sock_closed = 1;
     self->server = NULL;
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->read_handle);
@@ -661,7 +664,16 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     }
     /* recv_into()'s own failure (say, a read-only buffer) is a read
      * error in asyncio, not a get_buffer() one. */
-    if (PyObject_GetBuffer(b, &self->view, PyBUF_WRITABLE) < 0) {
+    if (self->view == NULL) {
+        self->view = PyMem_Malloc(sizeof(*self->view));
+        if (self->view == NULL) {
+            PyErr_NoMemory();
+            Py_DECREF(b);
+            tr_callback_failed(self, "Fatal read error on socket transport");
+            return;
+        }
+    }
+    if (PyObject_GetBuffer(b, self->view, PyBUF_WRITABLE) < 0) {
         /* The TypeError of sock.recv_into()'s argument parsing. */
         PyErr_Clear();
         PyErr_Format(PyExc_TypeError,
@@ -674,11 +686,11 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     }
     Py_DECREF(b);
     self->has_view = 1;
-    buf->base = self->view.buf;
-    buf->len = (size_t)self->view.len;
+    buf->base = self->view->buf;
+    buf->len = (size_t)self->view->len;
     if (buf->len == 0) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
     return;
 get_buffer_failed:
@@ -726,7 +738,7 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
 
     if (buffered) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
     if (nread == -EAGAIN || nread == -ECANCELED) {
         return;
@@ -784,7 +796,8 @@ tr_notify_cb(el_stream_t *s, unsigned events)
 
     if ((events & EL_READABLE) && !self->read_queued
         && self->read_handle == NULL && self->handle_ctx != NULL) {
-        self->read_handle = transport_make_handle(self, "_read_ready");
+        self->read_handle = transport_make_handle(self,
+                                                  self->st->str_read_ready);
         if (self->read_handle == NULL) {
             PyErr_Clear();
             loop->nomem = 1;
@@ -792,7 +805,8 @@ tr_notify_cb(el_stream_t *s, unsigned events)
     }
     if ((events & EL_WRITABLE) && !self->write_queued
         && self->write_handle == NULL && self->handle_ctx != NULL) {
-        self->write_handle = transport_make_handle(self, "_write_ready");
+        self->write_handle = transport_make_handle(self,
+                                                   self->st->str_write_ready);
         if (self->write_handle == NULL) {
             PyErr_Clear();
             loop->nomem = 1;
@@ -841,15 +855,29 @@ tr_add_reader(TransportObject *self)
 
 /* ---- methods ------------------------------------------------------------ */
 
+/* Drops a readiness handle that is not queued: the next readiness makes
+ * a new one (from the handle freelist), which is cheaper than keeping a
+ * Handle and a bound method for every idle connection.  The running
+ * handle stays alive until its call returns (handle_run holds it).
+ * Debug mode keeps it: each handle records a traceback when made. */
+static void
+tr_release_handle(TransportObject *self, PyObject **handle, char queued)
+{
+    if (!queued && !self->loop->debug) {
+        Py_CLEAR(*handle);
+    }
+}
+
 static PyObject *
 tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->read_queued = 0;
     if (!self->conn_lost) {
         el_stream_process(&self->stream, EL_READABLE);
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
+    }
+    tr_release_handle(self, &self->read_handle, self->read_queued);
+    if (PyErr_Occurred()) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -860,9 +888,12 @@ tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
     self->write_queued = 0;
     if (!self->conn_lost) {
         el_stream_process(&self->stream, EL_WRITABLE);
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
+    }
+    if (!el_stream_is_writing(&self->stream)) {
+        tr_release_handle(self, &self->write_handle, self->write_queued);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -1085,14 +1116,21 @@ tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
                                      kwlist, &name, &dflt)) {
         return NULL;
     }
-    if (self->extra == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "_extra");
+    if (self->extra_lazy && PyUnicode_CheckExact(name)
+        && !PyUnicode_EqualToUTF8Compat(name, "socket")
+        && !PyUnicode_EqualToUTF8Compat(name, "sockname")
+        && !PyUnicode_EqualToUTF8Compat(name, "peername")) {
+        /* Not a key of the lazy dict: no need to build it. */
+        return Py_NewRef(dflt);
+    }
+    PyObject *extra = transport_extra(self);     /* borrowed */
+    if (extra == NULL) {
         return NULL;
     }
-    if (!PyDict_CheckExact(self->extra)) {
-        return PyObject_CallMethod(self->extra, "get", "OO", name, dflt);
+    if (!PyDict_CheckExact(extra)) {
+        return PyObject_CallMethod(extra, "get", "OO", name, dflt);
     }
-    PyObject *v = PyDict_GetItemWithError(self->extra, name);
+    PyObject *v = PyDict_GetItemWithError(extra, name);
     if (v == NULL && PyErr_Occurred()) {
         return NULL;
     }
@@ -1222,7 +1260,7 @@ Transport_repr(TransportObject *self)
     if (name == NULL) {
         return NULL;
     }
-    const char *state = self->sock == NULL ? " closed"
+    const char *state = self->sock_closed ? " closed"
                         : self->closing ? " closing" : "";
     PyObject *r;
     if (self->loop != NULL && !self->lost && !self->loop->closed) {
@@ -1271,14 +1309,18 @@ Transport_clear(TransportObject *self)
     }
     if (self->has_view) {
         self->has_view = 0;
-        PyBuffer_Release(&self->view);
+        PyBuffer_Release(self->view);
     }
+    PyMem_Free(self->view);
+    self->view = NULL;
     self->closing = 1;
     self->lost = 1;
     if (self->conn_lost == 0) {
         self->conn_lost = 1;
     }
+    self->extra_lazy = 0;
     Py_CLEAR(self->extra);
+    self->sock_closed = 1;
     Py_CLEAR(self->sock);
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->server);
@@ -1297,7 +1339,7 @@ Transport_clear(TransportObject *self)
 static void
 Transport_finalize(TransportObject *self)
 {
-    if (self->sock == NULL) {
+    if (self->sock == NULL || self->sock_closed) {
         return;
     }
     PyObject *exc = el_fetch_exc();
@@ -1308,12 +1350,10 @@ Transport_finalize(TransportObject *self)
     if (self->loop != NULL) {
         el_stream_close(&self->stream);
     }
-    PyObject *sock = self->sock;
-    self->sock = NULL;
-    if (discard(call_method1(sock, "close", NULL)) < 0) {
+    self->sock_closed = 1;
+    if (discard(call_method1(self->sock, "close", NULL)) < 0) {
         PyErr_WriteUnraisable((PyObject *)self);
     }
-    Py_DECREF(sock);
     el_restore_exc(exc);
 }
 
@@ -1360,6 +1400,29 @@ get_flag(TransportObject *self, void *offset)
 }
 
 static PyObject *
+get_sock(TransportObject *self, void *Py_UNUSED(c))
+{
+    PyObject *v = self->sock_closed ? NULL : self->sock;
+    return Py_NewRef(v ? v : Py_None);
+}
+
+/* BaseTransport's `_extra` slot, shadowed so that a lazy dict is built
+ * when it is looked at (see transport_extra). */
+static PyObject *
+get_extra(TransportObject *self, void *Py_UNUSED(c))
+{
+    return Py_XNewRef(transport_extra(self));
+}
+
+static int
+set_extra_attr(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
+{
+    self->extra_lazy = 0;
+    Py_XSETREF(self->extra, Py_XNewRef(value));
+    return 0;
+}
+
+static PyObject *
 get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
 {
     return PyLong_FromLong(self->sock_fd);
@@ -1379,7 +1442,8 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
      (void *)offsetof(TransportObject, field)}
 
 static PyGetSetDef Transport_getset[] = {
-    OBJ_GETTER("_sock", sock),
+    {"_sock", (getter)get_sock, NULL, NULL, NULL},
+    {"_extra", (getter)get_extra, (setter)set_extra_attr, NULL, NULL},
     OBJ_GETTER("_protocol", protocol),
     OBJ_GETTER("_server", server),
     OBJ_GETTER("_high_water", high_obj),

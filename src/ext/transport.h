@@ -9,33 +9,54 @@
 
 #include "state.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* A socket address kept as the kernel gave it, turned into asyncio's
+ * tuple only if get_extra_info() asks.  sa_family AF_UNSPEC: unused. */
+typedef union {
+    struct sockaddr sa;
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+} tr_addr_t;
+
 typedef struct {
     PyObject_HEAD
     PyObject *extra;            /* asyncio.BaseTransport's `_extra` slot: must
                                    follow the header (transport_type_init
-                                   checks); the dict asyncio's `extra` is */
+                                   checks); the dict asyncio's `extra` is,
+                                   or NULL while extra_lazy */
     el_stream_t stream;         /* linked into loop->core while watched */
     eloop_state *st;            /* borrowed: our type keeps the module */
     LoopObject *loop;           /* strong; NULL only after tp_clear */
-    PyObject *sock;             /* socket.socket; NULL once connection_lost
-                                   ran (asyncio sets _sock = None) */
+    PyObject *sock;             /* socket.socket, kept until tp_clear: the
+                                   extra info asyncio keeps holds it too */
     PyObject *protocol;         /* NULL once connection_lost ran */
     PyObject *server;           /* asyncio.Server or NULL */
-    PyObject *read_handle;      /* Handle of _read_ready(), made at the
-                                   first readiness; NULL once lost */
-    PyObject *write_handle;     /* Handle of _write_ready(), likewise */
-    PyObject *handle_ctx;       /* Context the two handles copy (asyncio's
-                                   are made when the transport starts, in
-                                   this context); NULL once lost.  Making
-                                   them lazily saves an idle connection
-                                   two handles, bound methods and contexts
-                                   (about 0.5 KiB). */
+    PyObject *read_handle;      /* Handle of _read_ready(), made when a
+                                   readiness queues it and dropped after it
+                                   ran (kept in debug mode); NULL once lost */
+    PyObject *write_handle;     /* Handle of _write_ready(), likewise, kept
+                                   while a write is under way */
+    PyObject *handle_ctx;       /* the reader's Context, snapshot of the
+                                   creation context; the writer copies it
+                                   (see transport_make_handle); NULL once
+                                   lost */
     PyObject *high_obj;         /* the limits as given, for */
     PyObject *low_obj;          /* get_write_buffer_limits() */
     PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
                                    while loop.sendfile() owns the socket */
     PyObject *weakreflist;
-    Py_buffer view;             /* BufferedProtocol buffer lent to a read */
+    Py_buffer *view;            /* BufferedProtocol buffer lent to a read;
+                                   allocated at the first such read (80
+                                   bytes other transports do without) */
+    /* asyncio's extra dict for a plain TCP socket is built lazily, at the
+     * first get_extra_info() or `_extra` that needs it: it costs an idle
+     * connection about 0.5 KiB (dict, TransportSocket, two address tuples
+     * with their strings and ints).  The addresses are read at creation,
+     * as asyncio does (getpeername() fails once the peer has reset). */
+    tr_addr_t sockname;         /* while extra_lazy */
+    tr_addr_t peername;
     Py_ssize_t high_water;      /* floor(high_obj): for integer sizes, */
     Py_ssize_t low_water;       /* size > high <=> size > floor(high) */
     Py_ssize_t conn_lost;       /* asyncio's _conn_lost */
@@ -47,6 +68,12 @@ typedef struct {
     char protocol_connected;
     char buffered;              /* protocol is a BufferedProtocol */
     char lost;                  /* _call_connection_lost() ran */
+    char sock_closed;           /* asyncio's _sock is None (lost, or
+                                   closed by the finalizer) */
+    char extra_lazy;            /* extra stands for {'socket': ...,
+                                   'sockname': ..., 'peername': ...} */
+    char peer_first;            /* ... with 'peername' first (accept gave
+                                   it, as asyncio's {'peername': addr}) */
     char has_view;              /* view holds a buffer */
     char read_queued;           /* read_handle is on the ready ring */
     char write_queued;          /* write_handle is on the ready ring */
@@ -55,7 +82,12 @@ typedef struct {
 
 extern PyType_Spec Transport_spec;
 
-PyObject *transport_make_handle(TransportObject *self, const char *meth);
+/* The extra dict (borrowed), built now if still lazy; NULL with
+ * AttributeError if there is none (deleted, or cleared). */
+PyObject *transport_extra(TransportObject *self);
+
+/* meth: st->str_read_ready or st->str_write_ready. */
+PyObject *transport_make_handle(TransportObject *self, PyObject *meth);
 
 /* Sets up the stream of a new transport: fd -1, our callbacks. */
 void transport_init_stream(TransportObject *self, LoopObject *loop);

@@ -7,9 +7,12 @@
  */
 #include "transport.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 
 /* ---- construction ------------------------------------------------------- */
@@ -68,17 +71,27 @@ sock_name(PyObject *sock, const char *meth)
     return r;
 }
 
-/* A readiness handle running `meth` in its own copy of handle_ctx, as
- * asyncio's add_reader() handle runs in a copy of the context it was
- * made in. */
+/* A readiness handle for `meth` (_read_ready or _write_ready).
+ *
+ * The reader runs in handle_ctx itself: asyncio's reader handle runs in a
+ * context of its own, copied when reading started and kept for the whole
+ * connection, so a variable that data_received() sets is seen by the next
+ * data_received().  handle_ctx is that context; sharing it saves a copy.
+ * The writer runs in a copy of it, as asyncio's add_writer() handle runs
+ * in a copy of the context write() was called from (usually the reader's).
+ *
+ * Handles live only while they are needed (see tr_read_ready), so an idle
+ * connection holds neither a Handle nor a bound method. */
 PyObject *
-transport_make_handle(TransportObject *self, const char *meth)
+transport_make_handle(TransportObject *self, PyObject *meth)
 {
-    PyObject *ctx = PyContext_Copy(self->handle_ctx);
+    int reader = meth == self->st->str_read_ready;
+    PyObject *ctx = reader ? Py_NewRef(self->handle_ctx)
+                           : PyContext_Copy(self->handle_ctx);
     if (ctx == NULL) {
         return NULL;
     }
-    PyObject *cb = PyObject_GetAttrString((PyObject *)self, meth);
+    PyObject *cb = PyObject_GetAttr((PyObject *)self, meth);
     PyObject *h = cb ? (PyObject *)handle_new(self->loop, cb, NULL, 0, ctx)
                      : NULL;
     Py_XDECREF(cb);
@@ -100,10 +113,189 @@ set_extra(TransportObject *self, const char *key, PyObject *value)
     return rc;
 }
 
-/* _SelectorSocketTransport.__init__(), in asyncio's order. */
+/* An address as socket.socket.getsockname() would return it, for the
+ * families tr_addrs_init() keeps.  IPv6 is kept only with scope id 0:
+ * Python 3.11 prints the host with getnameinfo(), which then agrees with
+ * inet_ntop(); with a scope it appends "%scope". */
+static PyObject *
+addr_to_py(const tr_addr_t *a)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    switch (a->sa.sa_family) {
+    case AF_INET:
+        if (inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof(host))
+            == NULL) {
+            break;
+        }
+        return Py_BuildValue("(si)", host, (int)ntohs(a->in.sin_port));
+    case AF_INET6:
+        if (inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host))
+            == NULL) {
+            break;
+        }
+        return Py_BuildValue("(siII)", host, (int)ntohs(a->in6.sin6_port),
+                             (unsigned int)ntohl(a->in6.sin6_flowinfo),
+                             (unsigned int)a->in6.sin6_scope_id);
+    default:
+        Py_RETURN_NONE;
+    }
+    PyErr_SetFromErrno(PyExc_OSError);
+    return NULL;
+}
+
+/* Reads an (host, port[, flowinfo, scope_id]) tuple of the accept loop
+ * back into *a.  Only if addr_to_py() would give back an equal tuple;
+ * else 0 (the caller keeps the tuple itself).  Never raises. */
+static int
+addr_from_py(PyObject *addr, int family, tr_addr_t *a)
+{
+    Py_ssize_t n = family == AF_INET ? 2 : 4;
+    char back[INET6_ADDRSTRLEN];
+    unsigned long v[3];
+
+    if (!PyTuple_CheckExact(addr) || PyTuple_GET_SIZE(addr) != n
+        || !PyUnicode_CheckExact(PyTuple_GET_ITEM(addr, 0))) {
+        return 0;
+    }
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(addr, i);
+        v[i - 1] = PyLong_CheckExact(o) ? PyLong_AsUnsignedLong(o)
+                                        : (unsigned long)-1;
+        if (v[i - 1] > (i == 1 ? 65535UL : UINT32_MAX)) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    const char *host = PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0));
+    if (host == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    memset(a, 0, sizeof(*a));
+    a->sa.sa_family = (sa_family_t)family;
+    void *bin = family == AF_INET ? (void *)&a->in.sin_addr
+                                  : (void *)&a->in6.sin6_addr;
+    if (inet_pton(family, host, bin) != 1
+        || inet_ntop(family, bin, back, sizeof(back)) == NULL
+        || strcmp(host, back) != 0) {
+        return 0;
+    }
+    if (family == AF_INET) {
+        a->in.sin_port = htons((uint16_t)v[0]);
+        return 1;
+    }
+    a->in6.sin6_port = htons((uint16_t)v[0]);
+    a->in6.sin6_flowinfo = htonl((uint32_t)v[1]);
+    a->in6.sin6_scope_id = (uint32_t)v[2];
+    return v[2] == 0;
+}
+
+/* Whether the kernel's answer can stand for sock.getsockname() or
+ * getpeername() (see addr_to_py). */
+static int
+addr_keepable(const tr_addr_t *a, socklen_t len)
+{
+    switch (a->sa.sa_family) {
+    case AF_INET:
+        return len == sizeof(a->in);
+    case AF_INET6:
+        return len == sizeof(a->in6) && a->in6.sin6_scope_id == 0;
+    default:
+        return 0;
+    }
+}
+
+/* Decides whether extra can stay lazy: only for a plain socket.socket
+ * (whose getsockname() and getpeername() are the syscalls) of an IP
+ * family, with no extra dict given except the accept loop's peername.
+ * Fills sockname and peername as asyncio's __init__ would read them.
+ * 1: lazy; 0: build the dict now; -1: error. */
+static int
+tr_addrs_init(TransportObject *self, PyObject *sock, PyObject *peer_addr)
+{
+    eloop_state *st = self->st;
+
+    if (!Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)) {
+        return 0;
+    }
+    PyObject *fdobj = call_method1(sock, "fileno", NULL);
+    long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
+    Py_XDECREF(fdobj);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        return 0;       /* the eager path raises asyncio's errors */
+    }
+    socklen_t len = sizeof(self->sockname);
+    if (getsockname((int)fd, &self->sockname.sa, &len) < 0
+        || !addr_keepable(&self->sockname, len)) {
+        return 0;
+    }
+    if (peer_addr != NULL) {
+        if (!addr_from_py(peer_addr, self->sockname.sa.sa_family,
+                          &self->peername)) {
+            return 0;
+        }
+        self->peer_first = 1;
+        return 1;
+    }
+    len = sizeof(self->peername);
+    if (getpeername((int)fd, &self->peername.sa, &len) < 0) {
+        /* asyncio: OSError -> None */
+        memset(&self->peername, 0, sizeof(self->peername));
+        self->peername.sa.sa_family = AF_UNSPEC;
+        return 1;
+    }
+    return addr_keepable(&self->peername, len);
+}
+
+PyObject *
+transport_extra(TransportObject *self)
+{
+    if (self->extra_lazy) {
+        /* In asyncio's order: a given peername, socket, sockname, then
+         * peername. */
+        PyObject *d = PyDict_New();
+        PyObject *peer = addr_to_py(&self->peername);
+        PyObject *local = addr_to_py(&self->sockname);
+        PyObject *ts = self->sock ? PyObject_CallOneArg(
+                                        self->st->TransportSocket, self->sock)
+                                  : NULL;
+        int ok = d && peer && local && ts
+                 && (!self->peer_first
+                     || PyDict_SetItemString(d, "peername", peer) == 0)
+                 && PyDict_SetItemString(d, "socket", ts) == 0
+                 && PyDict_SetItemString(d, "sockname", local) == 0
+                 && (self->peer_first
+                     || PyDict_SetItemString(d, "peername", peer) == 0);
+        Py_XDECREF(peer);
+        Py_XDECREF(local);
+        Py_XDECREF(ts);
+        if (!ok) {
+            if (!PyErr_Occurred()) {
+                /* no socket: only after tp_clear */
+                PyErr_SetString(PyExc_AttributeError, "_extra");
+            }
+            Py_XDECREF(d);
+            return NULL;
+        }
+        self->extra_lazy = 0;
+        Py_XSETREF(self->extra, d);
+    }
+    if (self->extra == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_extra");
+    }
+    return self->extra;
+}
+
+/* _SelectorSocketTransport.__init__(), in asyncio's order.  peer_addr:
+ * made by the accept loop, stands for extra={'peername': peer_addr}. */
 static PyObject *
 transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
-              PyObject *waiter, PyObject *extra, PyObject *server)
+              PyObject *waiter, PyObject *extra, PyObject *server,
+              PyObject *peer_addr)
 {
     eloop_state *st = loop->st;
 
@@ -120,8 +312,25 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
     self->sock_fd = -1;
     transport_init_stream(self, loop);
-    self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
-    if (self->extra == NULL || transport_set_limits(self, Py_None, Py_None) < 0
+    if (transport_set_limits(self, Py_None, Py_None) < 0) {
+        goto fail;
+    }
+    int lazy = extra == Py_None ? tr_addrs_init(self, sock, peer_addr) : 0;
+    if (lazy < 0) {
+        goto fail;
+    }
+    if (lazy) {
+        self->extra_lazy = 1;
+        goto extra_done;
+    }
+    self->peer_first = 0;
+    if (peer_addr != NULL) {
+        self->extra = Py_BuildValue("{sO}", "peername", peer_addr);
+    }
+    else {
+        self->extra = extra == Py_None ? PyDict_New() : Py_NewRef(extra);
+    }
+    if (self->extra == NULL
         || set_extra(self, "socket",
                      PyObject_CallOneArg(st->TransportSocket, sock)) < 0
         || set_extra(self, "sockname", sock_name(sock, "getsockname")) < 0) {
@@ -135,6 +344,7 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
                               sock_name(sock, "getpeername")) < 0)) {
         goto fail;
     }
+extra_done:
     self->sock = Py_NewRef(sock);
     PyObject *fdobj = call_method1(sock, "fileno", NULL);
     long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
@@ -220,7 +430,24 @@ loop_make_socket_transport(LoopObject *self, PyObject *args, PyObject *kwds)
                                      &extra, &server)) {
         return NULL;
     }
-    return transport_new(self, sock, protocol, waiter, extra, server);
+    return transport_new(self, sock, protocol, waiter, extra, server, NULL);
+}
+
+int
+transport_factory_is_ours(LoopObject *loop, PyObject *meth)
+{
+    return PyCFunction_Check(meth)
+           && PyCFunction_GET_SELF(meth) == (PyObject *)loop
+           && PyCFunction_GET_FUNCTION(meth)
+                  == (PyCFunction)(void (*)(void))loop_make_socket_transport;
+}
+
+PyObject *
+transport_new_accepted(LoopObject *loop, PyObject *conn, PyObject *protocol,
+                       PyObject *addr, PyObject *server)
+{
+    return transport_new(loop, conn, protocol, Py_None, Py_None, server,
+                         addr);
 }
 
 PyMethodDef Loop_transport_methods[] = {

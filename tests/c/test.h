@@ -54,6 +54,7 @@
     X(stream_alloc_declined)                                                \
     X(stream_econnreset)                                                    \
     X(stream_writev_batching)                                               \
+    X(stream_queue_storage)                                                 \
     X(stream_eagain)                                                        \
     X(stream_partial_writes)                                                \
     X(stream_epipe)                                                         \

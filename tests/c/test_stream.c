@@ -322,6 +322,59 @@ test_stream_econnreset(void)
 
 /* ---- writing ---------------------------------------------------------- */
 
+/* The queue lives in the stream while short, moves to the heap in order
+ * when it grows, and comes back once drained (idle streams hold no
+ * allocation). */
+void
+test_stream_queue_storage(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+    char got[16];
+
+    CHECK_OK(el_loop_init(&loop));
+    sockpair(sv);
+    tstream_init(&t, &loop, sv[0]);
+    CHECK(t.s.wq == t.s.wq_inline);
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(el_stream_write(&t.s, "abcde" + i, 1, (void *)(intptr_t)i));
+    }
+    CHECK(t.s.wq != t.s.wq_inline);
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 5);
+    CHECK((intptr_t)el_stream_write_queue_token(&t.s, 4) == 4);
+    CHECK_EQ(el_stream_flush(&t.s), 0);
+    CHECK_EQ(read(sv[1], got, sizeof(got)), 5);
+    CHECK(memcmp(got, "abcde", 5) == 0);
+    CHECK_EQ(t.ntokens, 5);
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ(t.tokens[i], i);
+    }
+    CHECK(t.s.wq == t.s.wq_inline);
+
+    /* A wrapped inline ring (set up by hand: the oldest chunk in the last
+     * slot) is unrolled in order when the queue grows. */
+    CHECK_OK(el_stream_write(&t.s, "x", 1, (void *)10));
+    CHECK_OK(el_stream_write(&t.s, "y", 1, (void *)11));
+    t.s.wq_inline[1] = (el_wchunk_t){"w", 1, (void *)9};
+    t.s.wq_inline[0] = (el_wchunk_t){"x", 1, (void *)10};
+    t.s.wq_head = 1;
+    CHECK_OK(el_stream_write(&t.s, "y", 1, (void *)11));
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 3);
+    CHECK((intptr_t)el_stream_write_queue_token(&t.s, 0) == 9);
+    CHECK((intptr_t)el_stream_write_queue_token(&t.s, 1) == 10);
+    CHECK((intptr_t)el_stream_write_queue_token(&t.s, 2) == 11);
+    el_stream_close(&t.s);
+    CHECK_EQ(t.ntokens, 8);
+    CHECK_EQ(t.tokens[5], 9);
+    CHECK_EQ(t.tokens[7], 11);
+    CHECK_EQ(t.token_status[7], -ECANCELED);
+    CHECK(t.s.wq == t.s.wq_inline);
+    close(sv[0]);
+    close(sv[1]);
+    CHECK_EQ(el_loop_close(&loop), 0);
+}
+
 void
 test_stream_writev_batching(void)
 {
