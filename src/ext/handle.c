@@ -104,7 +104,7 @@ timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
 /* Reports an exception raised by a callback the way asyncio's
  * Handle._run() does.  Returns -1 (with the error set) only for what must
  * escape the loop: SystemExit, KeyboardInterrupt, or a failing handler. */
-static int
+int
 handle_report(HandleObject *h, PyObject *callback, PyObject *args)
 {
     PyObject *exc = el_fetch_exc();

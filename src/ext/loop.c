@@ -18,8 +18,6 @@
 
 /* asyncio's MAXIMUM_SELECT_TIMEOUT: one day. */
 #define MAX_TIMEOUT_NS (INT64_C(86400) * 1000000000)
-/* How far ahead of the running handle the ready ring is prefetched. */
-#define READY_PREFETCH 8
 
 int64_t
 loop_when_to_ns(double when)
@@ -139,6 +137,19 @@ loop_push_ready(LoopObject *self, HandleObject *h)
         return -1;
     }
     Py_INCREF(h);
+    return 0;
+}
+
+/* Queues "transport t is readable" without a Handle (see READY_TAG_READ). */
+int
+loop_push_ready_read(LoopObject *self, PyObject *t)
+{
+    if (el_ring_push(&self->ready, (void *)((uintptr_t)t | READY_TAG_READ))
+        < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(t);
     return 0;
 }
 
@@ -479,12 +490,14 @@ loop_run_once(LoopObject *self)
     size_t ntodo = el_ring_len(&self->ready);
     int rc = 0;
     for (size_t i = 0; i < ntodo && rc == 0; i++) {
-        /* A burst of call_soon()s leaves handles that are cold by the time
-         * they run; fetching a few ahead hides the cache misses. */
-        if (el_ring_len(&self->ready) > READY_PREFETCH) {
-            __builtin_prefetch(el_ring_at(&self->ready, READY_PREFETCH));
+        void *item = el_ring_pop(&self->ready);
+        if (ready_is_read(item)) {
+            PyObject *t = ready_untag(item);
+            rc = transport_run_read_ready(t);
+            Py_DECREF(t);
+            continue;
         }
-        HandleObject *h = el_ring_pop(&self->ready);
+        HandleObject *h = item;
         if (!h->cancelled) {
             rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
         }
@@ -801,8 +814,7 @@ static void
 loop_clear_reactor(LoopObject *self)
 {
     while (el_ring_len(&self->ready)) {
-        PyObject *h = el_ring_pop(&self->ready);
-        Py_DECREF(h);
+        Py_DECREF(ready_untag(el_ring_pop(&self->ready)));
     }
     el_timer_t *t;
     while ((t = el_heap_pop(&self->core.timers)) != NULL) {
@@ -1013,7 +1025,7 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     for (size_t i = 0; i < el_ring_len(&self->ready); i++) {
-        Py_VISIT((PyObject *)el_ring_at(&self->ready, i));
+        Py_VISIT(ready_untag(el_ring_at(&self->ready, i)));
     }
     el_heap_t *heap = &self->core.timers;
     for (size_t i = 0; i < heap->len; i++) {

@@ -248,7 +248,12 @@ sk_ensure_fd_no_transport(LoopObject *loop, PyObject *fdobj)
 static PyObject *
 sock_fileno(eloop_state *st, PyObject *sock, int *fd)
 {
-    PyObject *obj = PyObject_CallMethodNoArgs(sock, st->sk.str_fileno);
+    /* A plain socket.socket's fileno() is _socket.socket's: calling that
+     * method directly skips the lookup through the Python class. */
+    PyObject *obj = Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)
+                        ? PyObject_Vectorcall(st->sk.raw_fileno, &sock, 1,
+                                              NULL)
+                        : PyObject_CallMethodNoArgs(sock, st->sk.str_fileno);
     if (obj == NULL) {
         return NULL;
     }
@@ -1127,6 +1132,8 @@ sock_state_init(PyObject *mod, eloop_state *st)
                 st->sk.raw_socket, "type")) == NULL
         || (st->sk.raw_proto = PyObject_GetAttrString(
                 st->sk.raw_socket, "proto")) == NULL
+        || (st->sk.raw_fileno = PyObject_GetAttrString(
+                st->sk.raw_socket, "fileno")) == NULL
         || eloop_import_attr(&st->sk.getaddrinfo, "socket", "getaddrinfo") < 0
         || eloop_import_attr(&st->sk.getnameinfo, "socket", "getnameinfo") < 0
         || eloop_import_attr(&st->sk.TransportSocket, "asyncio.trsock",
@@ -1161,6 +1168,7 @@ sock_state_init(PyObject *mod, eloop_state *st)
 #define SK_FIELDS(X)                                                        \
     X(SockOpType) X(AcceptorType) X(SockCoroType) X(socket_socket)          \
     X(getaddrinfo) X(raw_socket) X(raw_family) X(raw_type) X(raw_proto)     \
+    X(raw_fileno)                                                           \
     X(getnameinfo) X(SSLSocket) X(TransportSocket) X(ipaddr_info)           \
     X(constants) X(str_fileno) X(str_create_future) X(str_set_result)       \
     X(str_set_exception) X(str_done) X(str_add_done_callback)

@@ -83,6 +83,7 @@ typedef struct {
         PyObject *raw_family;           /* its getters, which give plain */
         PyObject *raw_type;             /* ints where socket.socket's */
         PyObject *raw_proto;            /* properties build enums */
+        PyObject *raw_fileno;           /* _socket.socket.fileno */
         PyObject *getaddrinfo;          /* socket.getaddrinfo */
         PyObject *getnameinfo;          /* socket.getnameinfo */
         PyObject *SSLSocket;            /* ssl.SSLSocket, or NULL */
@@ -185,6 +186,7 @@ TimerHandleObject *timer_handle_new(LoopObject *loop, PyObject *when,
                                     PyObject *callback,
                                     PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *context);
+int handle_report(HandleObject *h, PyObject *callback, PyObject *args);
 int handle_run(HandleObject *h);
 void handle_cancel(HandleObject *h);
 PyObject *handle_format(HandleObject *h);
@@ -194,6 +196,24 @@ void handle_freelists_clear(eloop_state *st);
 /* loop.c */
 extern PyType_Spec Loop_spec;
 int loop_push_ready(LoopObject *loop, HandleObject *h);
+/* The ready ring holds Handles and, outside debug mode, transports whose
+ * socket is readable, tagged in the pointer's low bit (objects are at
+ * least 8-byte aligned).  A readable transport is the commonest ready
+ * entry; queueing it directly saves making a Handle and a bound method
+ * per read, and keeps idle connections free of both. */
+#define READY_TAG_READ ((uintptr_t)1)
+static inline int
+ready_is_read(const void *item)
+{
+    return ((uintptr_t)item & READY_TAG_READ) != 0;
+}
+static inline PyObject *
+ready_untag(void *item)
+{
+    return (PyObject *)((uintptr_t)item & ~READY_TAG_READ);
+}
+int loop_push_ready_read(LoopObject *loop, PyObject *transport);
+int transport_run_read_ready(PyObject *transport);
 int loop_soon(LoopObject *loop, PyObject **args, Py_ssize_t nargs);
 int loop_check_closed(LoopObject *loop);
 int loop_check_thread(LoopObject *loop);

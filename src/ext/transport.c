@@ -794,6 +794,17 @@ tr_notify_cb(el_stream_t *s, unsigned events)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     LoopObject *loop = self->loop;
 
+    if ((events & EL_READABLE) && !self->read_queued && !loop->debug
+        && self->handle_ctx != NULL) {
+        /* Queued without a Handle: transport_run_read_ready() runs it. */
+        if (loop_push_ready_read(loop, (PyObject *)self) < 0) {
+            PyErr_Clear();
+            loop->nomem = 1;
+        }
+        else {
+            self->read_queued = 1;
+        }
+    }
     if ((events & EL_READABLE) && !self->read_queued
         && self->read_handle == NULL && self->handle_ctx != NULL) {
         self->read_handle = transport_make_handle(self,
@@ -880,6 +891,45 @@ tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* A readable transport queued without a Handle: runs _read_ready() as
+ * its reader Handle would (in handle_ctx, see transport_make_handle()),
+ * and reports a failure the same way, naming a Handle made for it. */
+int
+transport_run_read_ready(PyObject *obj)
+{
+    TransportObject *self = (TransportObject *)obj;
+    if (self->handle_ctx == NULL) {     /* the connection is gone */
+        self->read_queued = 0;
+        return 0;
+    }
+    PyObject *ctx = Py_NewRef(self->handle_ctx);
+    PyObject *r = NULL;
+    if (PyContext_Enter(ctx) == 0) {
+        r = tr_read_ready(self, NULL);
+        if (PyContext_Exit(ctx) < 0) {
+            Py_CLEAR(r);
+        }
+    }
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_DECREF(ctx);
+        return 0;
+    }
+    PyObject *exc = el_fetch_exc();
+    PyObject *cb = PyObject_GetAttr(obj, self->st->str_read_ready);
+    HandleObject *h = cb ? handle_new(self->loop, cb, NULL, 0, ctx) : NULL;
+    Py_XDECREF(cb);
+    Py_DECREF(ctx);
+    if (h == NULL) {
+        Py_DECREF(exc);
+        return -1;
+    }
+    el_restore_exc(exc);
+    int rc = handle_report(h, h->callback, h->args);
+    Py_DECREF(h);
+    return rc;
 }
 
 static PyObject *
