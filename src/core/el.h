@@ -98,11 +98,13 @@ typedef struct {
 
 /* An array-backed 4-ary min-heap (half the depth of a binary heap; a
  * node's four children share adjacent slots).  Each timer knows its index,
- * so removing any timer (cancel) is O(log n) and immediate. */
+ * so removing any timer is O(log n) and immediate; cancelling one leaves a
+ * tombstone (an entry whose t is NULL) and is O(1) (see heap.c). */
 typedef struct {
     el_heap_entry_t *nodes;
-    size_t len;
+    size_t len;         /* slots in use, tombstones included */
     size_t cap;
+    size_t ntomb;       /* tombstones among them */
     uint64_t next_seq;
 } el_heap_t;
 
@@ -124,12 +126,16 @@ void el_heap_init(el_heap_t *h);
 void el_heap_free(el_heap_t *h);                       /* nodes untouched */
 int el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when); /* -ENOMEM */
 void el_heap_remove(el_heap_t *h, el_timer_t *t);      /* t must be linked */
+void el_heap_cancel(el_heap_t *h, el_timer_t *t);      /* t must be linked */
+void el_heap_compact(el_heap_t *h);                    /* drops tombstones */
 el_timer_t *el_heap_pop(el_heap_t *h);                 /* NULL if empty */
+el_timer_t *el_heap_min(el_heap_t *h);  /* NULL if empty; pops tombstones */
 
-static inline el_timer_t *
-el_heap_min(const el_heap_t *h)
+/* Live timers in the heap. */
+static inline size_t
+el_heap_count(const el_heap_t *h)
 {
-    return h->len ? h->nodes[0].t : NULL;
+    return h->len - h->ntomb;
 }
 
 /* ---- I/O watchers ------------------------------------------------------- */

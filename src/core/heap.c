@@ -4,7 +4,14 @@
  * Pure C, no Python.h.  The heap stores pointers to timers embedded in the
  * caller's objects and never frees them.  Invariant: for every linked timer
  * t, h->nodes[t->index].t == t; every unlinked timer has EL_TIMER_UNLINKED.
- * That back-pointer is what makes cancel O(log n) instead of a scan.
+ * That back-pointer is what makes removal O(log n) instead of a scan.
+ *
+ * Cancelling (el_heap_cancel) is lazier still: the slot keeps its key and
+ * loses its timer (a tombstone), which costs O(1) and touches nothing but
+ * that slot.  Tombstones leave from the top as el_heap_min() meets them,
+ * or all at once when they outnumber live timers (el_heap_compact), so a
+ * mass cancel costs O(n) in all instead of O(n log n) scattered writes.
+ * asyncio's loop does the same with its cancelled-timer count.
  */
 #include <assert.h>
 #include <errno.h>
@@ -24,11 +31,17 @@ entry_before(const el_heap_entry_t *a, const el_heap_entry_t *b)
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
+/* Below this many tombstones the heap is not compacted: a few are
+ * cheaper to pop from the top when they get there. */
+#define COMPACT_MIN 64
+
 static inline void
 heap_place(el_heap_t *h, size_t i, el_heap_entry_t e)
 {
     h->nodes[i] = e;
-    e.t->index = i;
+    if (e.t != NULL) {
+        e.t->index = i;
+    }
 }
 
 /* Moves the hole at i up until e fits, then puts e there.  Moving a hole
@@ -77,6 +90,7 @@ el_heap_init(el_heap_t *h)
     h->nodes = NULL;
     h->len = 0;
     h->cap = 0;
+    h->ntomb = 0;
     h->next_seq = 0;
 }
 
@@ -87,6 +101,7 @@ el_heap_free(el_heap_t *h)
     h->nodes = NULL;
     h->len = 0;
     h->cap = 0;
+    h->ntomb = 0;
 }
 
 int
@@ -112,25 +127,76 @@ el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when)
     return 0;
 }
 
-void
-el_heap_remove(el_heap_t *h, el_timer_t *t)
+/* Removes slot i; the last slot refills the hole.  It may belong above
+ * the hole (it came from another subtree) or below it, never both. */
+static void
+heap_remove_at(el_heap_t *h, size_t i)
 {
-    size_t i = t->index;
-
-    assert(i < h->len && h->nodes[i].t == t);
     el_heap_entry_t last = h->nodes[--h->len];
-    t->index = EL_TIMER_UNLINKED;
-    if (last.t == t) {
+    if (i == h->len) {
         return;
     }
-    /* The last leaf refills the hole.  It may belong above the hole (it
-     * came from another subtree) or below it, never both. */
     if (i > 0 && entry_before(&last, &h->nodes[(i - 1) / ARITY])) {
         sift_up(h, i, last);
     }
     else {
         sift_down(h, i, last);
     }
+}
+
+void
+el_heap_remove(el_heap_t *h, el_timer_t *t)
+{
+    size_t i = t->index;
+
+    assert(i < h->len && h->nodes[i].t == t);
+    t->index = EL_TIMER_UNLINKED;
+    heap_remove_at(h, i);
+}
+
+void
+el_heap_cancel(el_heap_t *h, el_timer_t *t)
+{
+    size_t i = t->index;
+
+    assert(i < h->len && h->nodes[i].t == t);
+    t->index = EL_TIMER_UNLINKED;
+    if (i == h->len - 1) {
+        h->len--;       /* the last slot: nothing moves */
+        return;
+    }
+    h->nodes[i].t = NULL;
+    h->ntomb++;
+    if (h->ntomb >= COMPACT_MIN && h->ntomb * 2 > h->len) {
+        el_heap_compact(h);
+    }
+}
+
+void
+el_heap_compact(el_heap_t *h)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        if (h->nodes[i].t != NULL) {
+            h->nodes[n++] = h->nodes[i];
+        }
+    }
+    h->len = n;
+    h->ntomb = 0;
+    /* Floyd's heapify, bottom up; heap_place() refreshes every index. */
+    for (size_t i = n; i-- > 0;) {
+        sift_down(h, i, h->nodes[i]);
+    }
+}
+
+el_timer_t *
+el_heap_min(el_heap_t *h)
+{
+    while (h->len > 0 && h->nodes[0].t == NULL) {
+        h->ntomb--;
+        heap_remove_at(h, 0);
+    }
+    return h->len ? h->nodes[0].t : NULL;
 }
 
 el_timer_t *

@@ -190,7 +190,7 @@ handle_cancel(HandleObject *h)
     if (PyObject_TypeCheck(h, h->loop->st->TimerHandleType)) {
         TimerHandleObject *t = (TimerHandleObject *)h;
         if (el_timer_linked(&t->timer)) {
-            el_heap_remove(&h->loop->core.timers, &t->timer);
+            el_heap_cancel(&h->loop->core.timers, &t->timer);
             Py_DECREF(h);   /* the heap's reference; the caller holds one */
         }
     }

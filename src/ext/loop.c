@@ -1029,8 +1029,10 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     }
     el_heap_t *heap = &self->core.timers;
     for (size_t i = 0; i < heap->len; i++) {
-        Py_VISIT((PyObject *)el_container_of(heap->nodes[i].t,
-                                             TimerHandleObject, timer));
+        if (heap->nodes[i].t != NULL) {     /* not a tombstone */
+            Py_VISIT((PyObject *)el_container_of(heap->nodes[i].t,
+                                                 TimerHandleObject, timer));
+        }
     }
     int r = loop_io_traverse(self, visit, arg);
     if (r == 0) {

@@ -25,6 +25,7 @@
     X(heap_remove_middle)                                                   \
     X(heap_random_vs_reference)                                             \
     X(heap_million)                                                         \
+    X(heap_cancel_compacts)                                                 \
     X(clock_monotonic)                                                      \
     X(loop_init_close)                                                      \
     X(loop_close_detaches)                                                  \

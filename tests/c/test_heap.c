@@ -21,19 +21,33 @@ before(const el_timer_t *a, const el_timer_t *b)
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-/* Checks the heap property and that every node knows its index. */
+static int
+entry_before(const el_heap_entry_t *a, const el_heap_entry_t *b)
+{
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+/* Checks the heap property, that every live node knows its index and that
+ * the tombstone count is right. */
 static void
 check_heap(const el_heap_t *h)
 {
+    size_t tombs = 0;
     CHECK(h->len <= h->cap);
     for (size_t i = 0; i < h->len; i++) {
-        CHECK_EQ(h->nodes[i].t->index, i);
-        CHECK_EQ(h->nodes[i].when, h->nodes[i].t->when);
-        CHECK_EQ(h->nodes[i].seq, h->nodes[i].t->seq);
+        if (h->nodes[i].t == NULL) {
+            tombs++;
+        }
+        else {
+            CHECK_EQ(h->nodes[i].t->index, i);
+            CHECK_EQ(h->nodes[i].when, h->nodes[i].t->when);
+            CHECK_EQ(h->nodes[i].seq, h->nodes[i].t->seq);
+        }
         if (i > 0) {
-            CHECK(!before(h->nodes[i].t, h->nodes[(i - 1) / 4].t));
+            CHECK(!entry_before(&h->nodes[i], &h->nodes[(i - 1) / 4]));
         }
     }
+    CHECK_EQ(tombs, h->ntomb);
 }
 
 void
@@ -137,8 +151,8 @@ test_heap_remove_middle(void)
     el_heap_free(&h);
 }
 
-/* Random push/remove/pop against a brute-force reference: the heap must
- * always return the linked timer that is least by (when, seq). */
+/* Random push/remove/cancel/pop against a brute-force reference: the heap
+ * must always return the linked timer that is least by (when, seq). */
 void
 test_heap_random_vs_reference(void)
 {
@@ -154,7 +168,7 @@ test_heap_random_vs_reference(void)
     }
     for (int op = 0; op < OPS; op++) {
         el_timer_t *x = &t[rnd(&seed) % N];
-        switch (rnd(&seed) % 3) {
+        switch (rnd(&seed) % 4) {
         case 0:
             if (!el_timer_linked(x)) {
                 /* A narrow range of deadlines makes ties common. */
@@ -165,6 +179,13 @@ test_heap_random_vs_reference(void)
         case 1:
             if (el_timer_linked(x)) {
                 el_heap_remove(&h, x);
+                CHECK(!el_timer_linked(x));
+                linked--;
+            }
+            break;
+        case 2:
+            if (el_timer_linked(x)) {
+                el_heap_cancel(&h, x);
                 CHECK(!el_timer_linked(x));
                 linked--;
             }
@@ -185,7 +206,7 @@ test_heap_random_vs_reference(void)
             break;
         }
         }
-        CHECK_EQ(h.len, linked);
+        CHECK_EQ(el_heap_count(&h), linked);
         if (op % 16 == 0) {
             check_heap(&h);
         }
@@ -227,4 +248,46 @@ test_heap_million(void)
     CHECK_EQ(n, N / 2);
     el_heap_free(&h);
     free(t);
+}
+
+/* Cancelling most of a large heap compacts it: the tombstones go, the
+ * survivors keep their order, and nothing cancelled comes back. */
+void
+test_heap_cancel_compacts(void)
+{
+    enum { N = 10000 };
+    static el_timer_t t[N];
+    el_heap_t h;
+
+    el_heap_init(&h);
+    for (size_t i = 0; i < N; i++) {
+        el_timer_init(&t[i]);
+        CHECK_OK(el_heap_push(&h, &t[i], (int64_t)(i % 100)));
+    }
+    /* FIFO cancel of all but every tenth: the worst order for an eager
+     * heap (each cancel removes the root's neighbourhood). */
+    for (size_t i = 0; i < N; i++) {
+        if (i % 10 != 0) {
+            el_heap_cancel(&h, &t[i]);
+            CHECK(!el_timer_linked(&t[i]));
+        }
+    }
+    check_heap(&h);
+    CHECK_EQ(el_heap_count(&h), N / 10);
+    CHECK(h.len < N / 2);       /* compacted on the way */
+    el_timer_t *prev = NULL, *m;
+    size_t n = 0;
+    while ((m = el_heap_pop(&h)) != NULL) {
+        CHECK((m - t) % 10 == 0);
+        CHECK(prev == NULL || before(prev, m));
+        prev = m;
+        n++;
+        if (n % 64 == 0) {
+            check_heap(&h);
+        }
+    }
+    CHECK_EQ(n, N / 10);
+    CHECK_EQ(h.len, 0);
+    CHECK_EQ(h.ntomb, 0);
+    el_heap_free(&h);
 }
