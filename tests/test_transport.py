@@ -1403,3 +1403,32 @@ def test_switch_to_buffered_protocol(loop, sockpair):
         assert pb.data == b"one"
         assert bytes(bp.data) == b"two"
     run(loop, main())
+
+
+def test_subclass_call_soon_sees_transport_callbacks(loop_class, make_loop):
+    """A loop subclass that overrides call_soon() gets the transport's own
+    scheduling (connection_made, reading, connection_lost), as asyncio's
+    transports call self._loop.call_soon()."""
+    scheduled = []
+
+    class CountingLoop(loop_class):
+        def call_soon(self, callback, *args, context=None):
+            scheduled.append(getattr(callback, "__name__", repr(callback)))
+            return super().call_soon(callback, *args, context=context)
+
+    loop = make_loop(CountingLoop)
+    done = loop.create_future()
+
+    class Proto(asyncio.Protocol):
+        def connection_lost(self, exc):
+            done.set_result(exc)
+
+    async def main():
+        a, b = socket.socketpair()
+        tr, _ = await loop.connect_accepted_socket(Proto, a)
+        b.close()
+        return await asyncio.wait_for(done, 10)
+
+    assert loop.run_until_complete(main()) is None
+    for name in ("connection_made", "_call_connection_lost"):
+        assert name in scheduled, scheduled

@@ -990,13 +990,11 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     }
     int t = loop_overrides(type, st, "time");
     int c = t < 0 ? -1 : loop_overrides(type, st, "call_soon");
-    int m = c < 0 ? -1 : loop_overrides(type, st, "_make_socket_transport");
-    if (m < 0) {
+    if (c < 0) {
         return loop_new_fail(self);
     }
     self->custom_time = (char)t;
     self->custom_call_soon = (char)c;
-    self->custom_make_transport = (char)m;
     /* asyncio's loop asks coroutines._is_debug_mode() (sys.flags.dev_mode
      * or PYTHONASYNCIODEBUG); ask it too, so patching it works the same. */
     PyObject *dbg = PyObject_CallMethod(st->coroutines, "_is_debug_mode",

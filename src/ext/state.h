@@ -121,7 +121,6 @@ typedef struct LoopObject {
     char debug;
     char custom_time;           /* a subclass overrides time() */
     char custom_call_soon;      /* ... call_soon() */
-    char custom_make_transport; /* ... _make_socket_transport() */
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
