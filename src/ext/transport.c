@@ -58,6 +58,9 @@
 #include <math.h>
 #include <string.h>
 
+/* A read at least this big marks a bulk flow (see tr_alloc_cb). */
+#define TR_BIG_READ (64 * 1024)
+
 /* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -629,6 +632,21 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     LoopObject *loop = self->loop;
 
+    if (!self->buffered && self->big_reads) {
+        /* A bulk flow: recv() straight into the bytes object that
+         * data_received() gets, as asyncio's sock.recv() does, instead of
+         * the scratch buffer and a copy of up to 256 KiB per read.  Small
+         * reads keep the scratch buffer: a 256 KiB allocation shrunk to a
+         * few bytes costs more than copying them. */
+        self->rbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)suggested);
+        if (self->rbytes == NULL) {
+            tr_callback_failed(self, "Fatal read error on socket transport");
+            return;
+        }
+        buf->base = PyBytes_AS_STRING(self->rbytes);
+        buf->len = suggested;
+        return;
+    }
     if (!self->buffered) {
         if (loop->read_buf == NULL) {
             loop->read_buf = PyMem_Malloc(suggested);
@@ -736,9 +754,17 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     int buffered = self->has_view;
     PyObject *r;
 
+    PyObject *data = self->rbytes;      /* a big read's own bytes */
+    self->rbytes = NULL;
     if (buffered) {
         self->has_view = 0;
         PyBuffer_Release(self->view);
+    }
+    if (nread <= 0) {
+        Py_XDECREF(data);
+    }
+    else {
+        self->big_reads = nread >= TR_BIG_READ;
     }
     if (nread == -EAGAIN || nread == -ECANCELED) {
         return;
@@ -754,6 +780,7 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     }
     PyObject *protocol = self->protocol;
     if (protocol == NULL) {
+        Py_XDECREF(data);
         return;
     }
     if (buffered) {
@@ -769,7 +796,12 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
     }
     else {
-        PyObject *data = PyBytes_FromStringAndSize(buf->base, nread);
+        if (data == NULL) {
+            data = PyBytes_FromStringAndSize(buf->base, nread);
+        }
+        else if (nread < PyBytes_GET_SIZE(data)) {
+            (void)_PyBytes_Resize(&data, nread);    /* NULL on failure */
+        }
         if (data == NULL) {
             tr_callback_failed(self, "Fatal read error on socket transport");
             return;
