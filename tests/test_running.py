@@ -483,3 +483,22 @@ def test_asyncio_run_via_policy(loop_factory):
         assert cls is type(probe)
     finally:
         probe.close()
+
+
+def test_subclass_run_once_drives_run_forever(loop_class, make_loop):
+    """run_forever() calls self._run_once(), so a subclass that overrides it
+    (loop instrumentation does) sees every iteration."""
+    iterations = []
+
+    class CountingLoop(loop_class):
+        def _run_once(self):
+            iterations.append(len(iterations))
+            super()._run_once()
+
+    loop = make_loop(CountingLoop)
+    ran = []
+    loop.call_soon(ran.append, 1)
+    loop.call_soon(lambda: loop.call_soon(loop.stop))
+    loop.run_forever()
+    assert ran == [1]
+    assert len(iterations) == 2

@@ -638,7 +638,12 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(r);
     }
     while (!failed) {
-        if (loop_run_once(self) < 0) {
+        /* asyncio's run_forever() calls self._run_once(): so does ours
+         * when a subclass replaces it (instrumentation does). */
+        if (self->custom_run_once
+                ? discard(PyObject_CallMethod((PyObject *)self, "_run_once",
+                                              NULL)) < 0
+                : loop_run_once(self) < 0) {
             failed = 1;
             break;
         }
@@ -990,11 +995,13 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     }
     int t = loop_overrides(type, st, "time");
     int c = t < 0 ? -1 : loop_overrides(type, st, "call_soon");
-    if (c < 0) {
+    int r = c < 0 ? -1 : loop_overrides(type, st, "_run_once");
+    if (r < 0) {
         return loop_new_fail(self);
     }
     self->custom_time = (char)t;
     self->custom_call_soon = (char)c;
+    self->custom_run_once = (char)r;
     /* asyncio's loop asks coroutines._is_debug_mode() (sys.flags.dev_mode
      * or PYTHONASYNCIODEBUG); ask it too, so patching it works the same. */
     PyObject *dbg = PyObject_CallMethod(st->coroutines, "_is_debug_mode",

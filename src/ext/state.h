@@ -121,6 +121,7 @@ typedef struct LoopObject {
     char debug;
     char custom_time;           /* a subclass overrides time() */
     char custom_call_soon;      /* ... call_soon() */
+    char custom_run_once;       /* ... _run_once() */
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
@@ -194,6 +195,17 @@ void handle_freelists_clear(eloop_state *st);
 
 /* loop.c */
 extern PyType_Spec Loop_spec;
+/* Drops a call's result: 0, or -1 if the call failed. */
+static inline int
+discard(PyObject *r)
+{
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
 int loop_push_ready(LoopObject *loop, HandleObject *h);
 /* The ready ring holds Handles and, outside debug mode, transports whose
  * socket is readable, tagged in the pointer's low bit (objects are at

@@ -126,15 +126,4 @@ call_method1(PyObject *obj, const char *name, PyObject *arg)
     return r;
 }
 
-/* Drops a call's result: 0, or -1 if the call failed. */
-static inline int
-discard(PyObject *r)
-{
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-}
-
 #endif /* ELOOP_TRANSPORT_H */
