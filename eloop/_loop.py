@@ -9,6 +9,7 @@ raise NotImplementedError.
 """
 import asyncio
 import functools
+import os
 import threading
 import warnings
 from asyncio import base_events, selector_events, unix_events
@@ -18,6 +19,30 @@ from . import _eloop
 
 class Loop(_eloop.Loop, asyncio.AbstractEventLoop):
     """An asyncio event loop implemented in C."""
+
+    def __init__(self):
+        super().__init__()
+        # Python 3.13's create_unix_server() records here the inode of each
+        # socket file it made, so that closing the server removes the file.
+        self._unix_server_sockets = {}
+
+    def _stop_serving(self, sock):
+        # Once per server socket, at close: the C accept loop stops, then a
+        # Unix socket file this loop made goes too (3.13's unix_events),
+        # unless another file has taken its path meanwhile.
+        made = self._unix_server_sockets.pop(sock, None)
+        path = sock.getsockname() if made is not None else None
+        super()._stop_serving(sock)
+        if not path:
+            return
+        try:
+            if os.stat(path).st_ino == made:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            base_events.logger.error(
+                'Unable to clean up listening UNIX socket %r: %r', path, err)
 
     async def shutdown_asyncgens(self):
         """Shutdown all active asynchronous generators."""

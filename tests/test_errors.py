@@ -3,6 +3,7 @@ set/get_exception_handler, and errors raised by callbacks."""
 
 import logging
 import re
+import sys
 
 import pytest
 
@@ -99,8 +100,10 @@ def test_callback_exception_with_args_message(loop, loop_errors,
 
     loop.call_soon(cb, 1, "x")
     run_briefly(loop)
+    # 3.13 shows a callback's arguments only in debug mode.
+    args = "1, 'x'" if sys.version_info < (3, 13) else ""
     assert re.fullmatch(
-        r"Exception in callback .*cb\(1, 'x'\) at .+:\d+",
+        rf"Exception in callback .*cb\({re.escape(args)}\) at .+:\d+",
         loop_errors.calls[0]["message"])
 
 

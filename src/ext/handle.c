@@ -101,6 +101,27 @@ timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
         (HandleObject *)t, loop, callback, args, nargs, context);
 }
 
+/* format_helpers._format_callback_source(callback, args), with
+ * debug=loop.get_debug() where it takes that (3.13 shows the arguments
+ * only in debug mode). */
+PyObject *
+handle_format_source(HandleObject *h, PyObject *callback, PyObject *args)
+{
+    eloop_state *st = handle_state(h);
+    if (!st->format_takes_debug) {
+        return PyObject_CallFunctionObjArgs(st->format_callback_source,
+                                            callback, args, NULL);
+    }
+    PyObject *kw = Py_BuildValue("{sO}", "debug",
+                                 h->loop->debug ? Py_True : Py_False);
+    PyObject *a = kw ? PyTuple_Pack(2, callback, args) : NULL;
+    PyObject *r = a ? PyObject_Call(st->format_callback_source, a, kw)
+                    : NULL;
+    Py_XDECREF(a);
+    Py_XDECREF(kw);
+    return r;
+}
+
 /* Reports an exception raised by a callback the way asyncio's
  * Handle._run() does.  Returns -1 (with the error set) only for what must
  * escape the loop: SystemExit, KeyboardInterrupt, or a failing handler. */
@@ -113,10 +134,8 @@ handle_report(HandleObject *h, PyObject *callback, PyObject *args)
         el_restore_exc(exc);
         return -1;
     }
-    eloop_state *st = handle_state(h);
     PyObject *context = NULL, *src = NULL, *msg = NULL;
-    src = PyObject_CallFunctionObjArgs(st->format_callback_source,
-                                       callback, args, NULL);
+    src = handle_format_source(h, callback, args);
     if (src == NULL) {
         goto fail;
     }
@@ -230,9 +249,7 @@ handle_repr_info(HandleObject *h)
         Py_DECREF(s);
     }
     if (h->callback != NULL) {
-        PyObject *s = PyObject_CallFunctionObjArgs(
-            handle_state(h)->format_callback_source, h->callback, h->args,
-            NULL);
+        PyObject *s = handle_format_source(h, h->callback, h->args);
         if (s == NULL || PyList_Append(info, s) < 0) {
             Py_XDECREF(s);
             goto fail;

@@ -62,6 +62,19 @@ add_loop_methods(PyTypeObject *tp, PyMethodDef *defs)
     return 0;
 }
 
+/* 1 if the Python function f takes keyword-only arguments, 0 if not. */
+static int
+takes_kwonly(PyObject *f)
+{
+    PyObject *code = PyObject_GetAttrString(f, "__code__");
+    PyObject *n = code ? PyObject_GetAttrString(code, "co_kwonlyargcount")
+                       : NULL;
+    long v = n ? PyLong_AsLong(n) : -1;
+    Py_XDECREF(code);
+    Py_XDECREF(n);
+    return v < 0 ? -1 : v > 0;
+}
+
 static int
 module_exec(PyObject *mod)
 {
@@ -111,6 +124,8 @@ module_exec(PyObject *mod)
         || eloop_import_attr(&st->format_callback_source,
                        "asyncio.format_helpers",
                        "_format_callback_source") < 0
+        || (st->format_takes_debug = takes_kwonly(
+                st->format_callback_source)) < 0
         || eloop_import_attr(&st->extract_stack, "asyncio.format_helpers",
                        "extract_stack") < 0
         || eloop_import_attr(&st->format_list, "traceback", "format_list") < 0

@@ -41,6 +41,7 @@ typedef struct {
                                            patching them works */
     PyObject *coroutines;               /* asyncio.coroutines */
     PyObject *format_callback_source;   /* format_helpers._format_callback_source */
+    int format_takes_debug;     /* it has debug= (3.13: args shown only then) */
     PyObject *extract_stack;            /* format_helpers.extract_stack */
     PyObject *format_list;              /* traceback.format_list */
     PyObject *logger;                   /* the "asyncio" logger */
@@ -186,6 +187,8 @@ TimerHandleObject *timer_handle_new(LoopObject *loop, PyObject *when,
                                     PyObject *callback,
                                     PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *context);
+PyObject *handle_format_source(HandleObject *h, PyObject *callback,
+                                PyObject *args);
 int handle_report(HandleObject *h, PyObject *callback, PyObject *args);
 int handle_run(HandleObject *h);
 void handle_cancel(HandleObject *h);

@@ -216,8 +216,9 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
             continue;
         }
         else {
-            rc = discard(call_method1(steps[i], i == 1 ? "close" : "_detach",
-                                      NULL));
+            rc = discard(i == 1 ? call_method1(sock, "close", NULL)
+                                : call_method1(server, "_detach",
+                                               SERVER_ATTACH_ARG(self)));
         }
         if (rc < 0) {
             /* As a raise in `finally:`: the new error wins, chained. */
@@ -551,19 +552,37 @@ static PyObject *
 tr_writelines(TransportObject *self, PyObject *list)
 {
     /* The semantics of WriteTransport.writelines(): write(b''.join(x)),
-     * with join's errors. */
+     * with the errors of that join (3.11) or, from 3.12, of the
+     * [memoryview(data) for data in x] that replaced it. */
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *seq = PySequence_Fast(list, "");
+    if (seq == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError, "'%.200s' object is not iterable",
+                         Py_TYPE(list)->tp_name);
+        }
+        return NULL;
+    }
+#else
     PyObject *seq = PySequence_Fast(list, "can only join an iterable");
     if (seq == NULL) {
         return NULL;
     }
+#endif
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     PyObject *res = NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyObject_CheckBuffer(items[i])) {
+#if PY_VERSION_HEX >= 0x030C0000
+            PyErr_Format(PyExc_TypeError,
+                         "memoryview: a bytes-like object is required, "
+                         "not '%.200s'", Py_TYPE(items[i])->tp_name);
+#else
             PyErr_Format(PyExc_TypeError,
                          "sequence item %zd: expected a bytes-like object, "
                          "%.80s found", i, Py_TYPE(items[i])->tp_name);
+#endif
             goto done;
         }
     }

@@ -126,4 +126,12 @@ call_method1(PyObject *obj, const char *name, PyObject *arg)
     return r;
 }
 
+/* The argument of asyncio.Server._attach()/_detach(): the transport since
+ * 3.13 (the server tracks its clients), none before. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define SERVER_ATTACH_ARG(t) ((PyObject *)(t))
+#else
+#define SERVER_ATTACH_ARG(t) NULL
+#endif
+
 #endif /* ELOOP_TRANSPORT_H */

@@ -365,7 +365,7 @@ extra_done:
     Py_DECREF(ok);
     if (server != Py_None) {
         self->server = Py_NewRef(server);
-        if (discard(call_method1(server, "_attach", NULL)) < 0) {
+        if (discard(call_method1(server, "_attach", SERVER_ATTACH_ARG(self))) < 0) {
             goto fail;
         }
     }
