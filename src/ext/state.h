@@ -145,8 +145,10 @@ typedef struct LoopObject {
      * this iteration and have not sent it yet; one strong reference each.
      * Flushed after the callback phase of every iteration. */
     el_ring_t flushq;
-    char *read_buf;             /* 256 KiB scratch buffer for recv() before
-                                   data_received(); PyMem, lazily made */
+    PyObject *read_spare;       /* 256 KiB bytes that plain transports
+                                   recv() into: a full read is handed to
+                                   data_received() as is (no copy), a
+                                   partial one is copied out of it */
 
     /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
      * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */

@@ -58,9 +58,6 @@
 #include <math.h>
 #include <string.h>
 
-/* A read at least this big marks a bulk flow (see tr_alloc_cb). */
-#define TR_BIG_READ (64 * 1024)
-
 /* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -651,33 +648,19 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     LoopObject *loop = self->loop;
 
-    if (!self->buffered && self->big_reads) {
-        /* A bulk flow: recv() straight into the bytes object that
-         * data_received() gets, as asyncio's sock.recv() does, instead of
-         * the scratch buffer and a copy of up to 256 KiB per read.  Small
-         * reads keep the scratch buffer: a 256 KiB allocation shrunk to a
-         * few bytes costs more than copying them. */
-        self->rbytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)suggested);
-        if (self->rbytes == NULL) {
-            tr_callback_failed(self, "Fatal read error on socket transport");
-            return;
-        }
-        buf->base = PyBytes_AS_STRING(self->rbytes);
-        buf->len = suggested;
-        return;
-    }
     if (!self->buffered) {
-        if (loop->read_buf == NULL) {
-            loop->read_buf = PyMem_Malloc(suggested);
-            if (loop->read_buf == NULL) {
-                PyErr_NoMemory();
+        /* Into the loop's spare bytes object (see tr_read_cb). */
+        if (loop->read_spare == NULL) {
+            loop->read_spare = PyBytes_FromStringAndSize(
+                NULL, (Py_ssize_t)suggested);
+            if (loop->read_spare == NULL) {
                 tr_callback_failed(self,
                                    "Fatal read error on socket transport");
                 return;
             }
         }
-        buf->base = loop->read_buf;
-        buf->len = suggested;
+        buf->base = PyBytes_AS_STRING(loop->read_spare);
+        buf->len = (size_t)PyBytes_GET_SIZE(loop->read_spare);
         return;
     }
     /* asyncio's _read_ready__get_buffer() */
@@ -773,17 +756,9 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     int buffered = self->has_view;
     PyObject *r;
 
-    PyObject *data = self->rbytes;      /* a big read's own bytes */
-    self->rbytes = NULL;
     if (buffered) {
         self->has_view = 0;
         PyBuffer_Release(self->view);
-    }
-    if (nread <= 0) {
-        Py_XDECREF(data);
-    }
-    else {
-        self->big_reads = nread >= TR_BIG_READ;
     }
     if (nread == -EAGAIN || nread == -ECANCELED) {
         return;
@@ -799,7 +774,6 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     }
     PyObject *protocol = self->protocol;
     if (protocol == NULL) {
-        Py_XDECREF(data);
         return;
     }
     if (buffered) {
@@ -815,11 +789,20 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
     }
     else {
-        if (data == NULL) {
-            data = PyBytes_FromStringAndSize(buf->base, nread);
+        /* A read that filled the spare (a bulk flow) hands the spare
+         * itself to data_received(), saving a 256 KiB copy; the next read
+         * makes a new one.  Shrinking the spare for shorter reads would
+         * cost more than the copy: glibc serves 256 KiB with mmap(), so
+         * every shrink and free would be a syscall and fresh pages. */
+        PyObject *spare = self->loop->read_spare;
+        PyObject *data;
+        if (spare != NULL && buf->base == PyBytes_AS_STRING(spare)
+            && nread == PyBytes_GET_SIZE(spare)) {
+            data = spare;
+            self->loop->read_spare = NULL;
         }
-        else if (nread < PyBytes_GET_SIZE(data)) {
-            (void)_PyBytes_Resize(&data, nread);    /* NULL on failure */
+        else {
+            data = PyBytes_FromStringAndSize(buf->base, nread);
         }
         if (data == NULL) {
             tr_callback_failed(self, "Fatal read error on socket transport");

@@ -47,8 +47,6 @@ typedef struct {
     PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
                                    while loop.sendfile() owns the socket */
     PyObject *weakreflist;
-    PyObject *rbytes;           /* bytes a big read goes straight into; set
-                                   only from alloc_cb to read_cb */
     Py_buffer *view;            /* BufferedProtocol buffer lent to a read;
                                    allocated at the first such read (80
                                    bytes other transports do without) */
@@ -77,9 +75,6 @@ typedef struct {
     char peer_first;            /* ... with 'peername' first (accept gave
                                    it, as asyncio's {'peername': addr}) */
     char has_view;              /* view holds a buffer */
-    char big_reads;             /* the last read was big: read the next one
-                                   into its bytes object, not the scratch
-                                   buffer (see tr_alloc_cb) */
     char read_queued;           /* read_handle is on the ready ring */
     char write_queued;          /* write_handle is on the ready ring */
     char flush_queued;          /* on loop->flushq */

@@ -493,8 +493,7 @@ transport_loop_clear(LoopObject *loop)
         Py_DECREF(t);
     }
     el_ring_free(&loop->flushq);
-    PyMem_Free(loop->read_buf);
-    loop->read_buf = NULL;
+    Py_CLEAR(loop->read_spare);
 }
 
 int
