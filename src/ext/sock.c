@@ -244,16 +244,22 @@ sk_ensure_fd_no_transport(LoopObject *loop, PyObject *fdobj)
     return closing == 0 ? -1 : (closing < 0 ? -1 : 0);
 }
 
+/* sock.fileno(), the call's result (new reference).  A plain
+ * socket.socket's fileno() is _socket.socket's: calling that method
+ * directly skips the lookup through the Python class. */
+PyObject *
+sk_fileno(eloop_state *st, PyObject *sock)
+{
+    return Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)
+               ? PyObject_Vectorcall(st->sk.raw_fileno, &sock, 1, NULL)
+               : PyObject_CallMethodNoArgs(sock, st->sk.str_fileno);
+}
+
 /* socket.fileno() as an int object (new reference) and a C int. */
 static PyObject *
 sock_fileno(eloop_state *st, PyObject *sock, int *fd)
 {
-    /* A plain socket.socket's fileno() is _socket.socket's: calling that
-     * method directly skips the lookup through the Python class. */
-    PyObject *obj = Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)
-                        ? PyObject_Vectorcall(st->sk.raw_fileno, &sock, 1,
-                                              NULL)
-                        : PyObject_CallMethodNoArgs(sock, st->sk.str_fileno);
+    PyObject *obj = sk_fileno(st, sock);
     if (obj == NULL) {
         return NULL;
     }

@@ -5,6 +5,7 @@
  * end-of-iteration flush of coalesced writes (see transport.c), and the
  * creation of the type as a subclass of asyncio.transports.Transport.
  */
+#include "sock.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -219,7 +220,7 @@ tr_addrs_init(TransportObject *self, PyObject *sock, PyObject *peer_addr)
     if (!Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)) {
         return 0;
     }
-    PyObject *fdobj = call_method1(sock, "fileno", NULL);
+    PyObject *fdobj = sk_fileno(st, sock);
     long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
     Py_XDECREF(fdobj);
     if (fd == -1 && PyErr_Occurred()) {
@@ -228,6 +229,7 @@ tr_addrs_init(TransportObject *self, PyObject *sock, PyObject *peer_addr)
     if (fd < 0 || fd > INT_MAX) {
         return 0;       /* the eager path raises asyncio's errors */
     }
+    self->sock_fd = (int)fd;    /* transport_new() needs it too */
     socklen_t len = sizeof(self->sockname);
     if (getsockname((int)fd, &self->sockname.sa, &len) < 0
         || !addr_keepable(&self->sockname, len)) {
@@ -346,18 +348,21 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     }
 extra_done:
     self->sock = Py_NewRef(sock);
-    PyObject *fdobj = call_method1(sock, "fileno", NULL);
-    long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
-    Py_XDECREF(fdobj);
-    if (fd == -1 && PyErr_Occurred()) {
-        goto fail;
+    if (self->sock_fd < 0) {    /* not read by tr_addrs_init() */
+        PyObject *fdobj = sk_fileno(st, sock);
+        long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
+        Py_XDECREF(fdobj);
+        if (fd == -1 && PyErr_Occurred()) {
+            goto fail;
+        }
+        if (fd < 0 || fd > INT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld",
+                         fd);
+            goto fail;
+        }
+        self->sock_fd = (int)fd;
     }
-    if (fd < 0 || fd > INT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", fd);
-        goto fail;
-    }
-    self->sock_fd = (int)fd;
-    self->stream.io.fd = (int)fd;
+    self->stream.io.fd = self->sock_fd;
     PyObject *ok = transport_set_protocol(self, protocol);
     if (ok == NULL) {
         goto fail;
