@@ -820,6 +820,17 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     Py_DECREF(r);
 }
 
+/* Queues *handle (made now if there is none) on the ready ring. */
+static int
+tr_queue_handle(TransportObject *self, PyObject **handle, PyObject *meth)
+{
+    if (*handle == NULL
+        && (*handle = transport_make_handle(self, meth)) == NULL) {
+        return -1;
+    }
+    return loop_push_ready(self->loop, (HandleObject *)*handle);
+}
+
 /* Readiness, during dispatch: queue the handle asyncio's selector would
  * queue.  No Python code runs here. */
 static void
@@ -828,38 +839,16 @@ tr_notify_cb(el_stream_t *s, unsigned events)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     LoopObject *loop = self->loop;
 
-    if ((events & EL_READABLE) && !self->read_queued && !loop->debug
+    if ((events & EL_READABLE) && !self->read_queued
         && self->handle_ctx != NULL) {
-        /* Queued without a Handle: transport_run_read_ready() runs it. */
-        if (loop_push_ready_read(loop, (PyObject *)self) < 0) {
-            PyErr_Clear();
-            loop->nomem = 1;
-        }
-        else {
-            self->read_queued = 1;
-        }
-    }
-    if ((events & EL_READABLE) && !self->read_queued
-        && self->read_handle == NULL && self->handle_ctx != NULL) {
-        self->read_handle = transport_make_handle(self,
-                                                  self->st->str_read_ready);
-        if (self->read_handle == NULL) {
-            PyErr_Clear();
-            loop->nomem = 1;
-        }
-    }
-    if ((events & EL_WRITABLE) && !self->write_queued
-        && self->write_handle == NULL && self->handle_ctx != NULL) {
-        self->write_handle = transport_make_handle(self,
-                                                   self->st->str_write_ready);
-        if (self->write_handle == NULL) {
-            PyErr_Clear();
-            loop->nomem = 1;
-        }
-    }
-    if ((events & EL_READABLE) && !self->read_queued
-        && self->read_handle != NULL) {
-        if (loop_push_ready(loop, (HandleObject *)self->read_handle) < 0) {
+        /* Outside debug mode no Handle: transport_run_read_ready() runs
+         * it.  Debug mode queues a real one, kept like asyncio's, so that
+         * slow-callback warnings name it. */
+        int rc = loop->debug
+                     ? tr_queue_handle(self, &self->read_handle,
+                                       self->st->str_read_ready)
+                     : loop_push_ready_read(loop, (PyObject *)self);
+        if (rc < 0) {
             PyErr_Clear();
             loop->nomem = 1;
         }
@@ -868,8 +857,9 @@ tr_notify_cb(el_stream_t *s, unsigned events)
         }
     }
     if ((events & EL_WRITABLE) && !self->write_queued
-        && self->write_handle != NULL) {
-        if (loop_push_ready(loop, (HandleObject *)self->write_handle) < 0) {
+        && self->handle_ctx != NULL) {
+        if (tr_queue_handle(self, &self->write_handle,
+                            self->st->str_write_ready) < 0) {
             PyErr_Clear();
             loop->nomem = 1;
         }
@@ -904,7 +894,8 @@ tr_add_reader(TransportObject *self)
  * a new one (from the handle freelist), which is cheaper than keeping a
  * Handle and a bound method for every idle connection.  The running
  * handle stays alive until its call returns (handle_run holds it).
- * Debug mode keeps it: each handle records a traceback when made. */
+ * Debug mode keeps it: each handle records a traceback when made.  (A
+ * read handle exists outside debug mode only if debug was turned off.) */
 static void
 tr_release_handle(TransportObject *self, PyObject **handle, char queued)
 {

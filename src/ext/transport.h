@@ -33,9 +33,10 @@ typedef struct {
                                    extra info asyncio keeps holds it too */
     PyObject *protocol;         /* NULL once connection_lost ran */
     PyObject *server;           /* asyncio.Server or NULL */
-    PyObject *read_handle;      /* Handle of _read_ready(), made when a
-                                   readiness queues it and dropped after it
-                                   ran (kept in debug mode); NULL once lost */
+    PyObject *read_handle;      /* Handle of _read_ready(), made in debug
+                                   mode only (else the ready ring holds the
+                                   transport itself, READY_TAG_READ); NULL
+                                   once lost */
     PyObject *write_handle;     /* Handle of _write_ready(), likewise, kept
                                    while a write is under way */
     PyObject *handle_ctx;       /* the reader's Context, snapshot of the
