@@ -360,6 +360,43 @@ def test_when_survives_cancel(loop):
     assert h.when() == 42
 
 
+def test_timer_handles_compare_and_hash_by_deadline(loop):
+    a = loop.call_at(1.5, print)
+    b = loop.call_at(1.5, print)
+    c = loop.call_at(2, print)
+    d = loop.call_later(1000.0, print)
+    assert a == b and not (a != b) and a is not b
+    assert hash(a) == hash(b) == hash(1.5) and hash(c) == hash(2)
+    assert a < c and a <= c and c > a and c >= a and a <= b and a >= b
+    assert not (c < a) and a < d
+    assert a._when == 1.5 and c._when == 2 and type(c._when) is int
+    assert d._when == d.when()
+    assert a != loop.call_at(1.5, print, 1)
+    b.cancel()
+    # same deadline, no longer equal: asyncio then says neither <= nor <
+    assert a != b and not (a <= b) and not (a < b)
+    for h in (a, c, d):
+        h.cancel()
+    assert a == b
+
+
+def test_cancel_drops_callback_and_args(loop):
+    for debug in (False, True):
+        loop.set_debug(debug)
+        h = loop.call_soon(print, 1, 2)
+        assert h._callback is print and h._args == (1, 2)
+        assert not h.cancelled() and not h._cancelled
+        h.cancel()
+        assert h.cancelled() and h._cancelled
+        assert h._callback is None and h._args is None
+        h.cancel()                   # idempotent
+        assert h.cancelled()
+        t = loop.call_later(100.0, print, 3)
+        t.cancel()
+        assert t._callback is None and t._args is None and t.cancelled()
+    loop.set_debug(False)
+
+
 def test_many_timers_half_cancelled(loop, run_briefly):
     n = 200_000
     out = []

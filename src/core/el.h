@@ -79,20 +79,21 @@ el_ring_at(const el_ring_t *r, size_t i)
 
 #define EL_TIMER_UNLINKED ((size_t)-1)
 
-/* Embedded in the caller's timer object.  `seq` breaks ties so that equal
- * deadlines fire in scheduling order (call_at stays FIFO). */
+/* Embedded in the caller's timer object, so kept small: the tie-breaking
+ * sequence number lives only in the timer's heap slot. */
 typedef struct {
     int64_t when;       /* deadline, ns on the loop's clock */
-    uint64_t seq;       /* assigned by el_heap_push */
     size_t index;       /* position in the heap, EL_TIMER_UNLINKED if none */
 } el_timer_t;
 
 /* One heap slot.  The ordering key is copied next to the pointer so that
  * sifting compares within the array and only touches the timers it moves:
- * with 100k armed timers the node reads were a cache miss per level. */
+ * with 100k armed timers the node reads were a cache miss per level.
+ * `seq` breaks ties so that equal deadlines fire in scheduling order
+ * (call_at stays FIFO). */
 typedef struct {
     int64_t when;
-    uint64_t seq;
+    uint64_t seq;       /* assigned by el_heap_push */
     el_timer_t *t;
 } el_heap_entry_t;
 
@@ -112,7 +113,6 @@ static inline void
 el_timer_init(el_timer_t *t)
 {
     t->when = 0;
-    t->seq = 0;
     t->index = EL_TIMER_UNLINKED;
 }
 

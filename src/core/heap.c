@@ -121,9 +121,8 @@ el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when)
         h->cap = cap;
     }
     t->when = when;
-    t->seq = h->next_seq++;
     h->len++;
-    sift_up(h, h->len - 1, (el_heap_entry_t){when, t->seq, t});
+    sift_up(h, h->len - 1, (el_heap_entry_t){when, h->next_seq++, t});
     return 0;
 }
 

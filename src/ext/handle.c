@@ -15,6 +15,114 @@ handle_state(HandleObject *h)
     return h->loop->st;
 }
 
+/* ---- the cache of dead handles (see HANDLE_CACHE_KEEP) ------------------ */
+
+static inline PyObject *
+cache_pop(handle_cache *c)
+{
+    if (c->n == 0) {
+        return NULL;
+    }
+    PyObject *o = c->items[--c->n];
+    if (c->n < c->low) {
+        c->low = c->n;
+    }
+    return o;
+}
+
+/* 0 if the cache took `o`, -1 if it is full (the caller frees it). */
+static int
+cache_push(handle_cache *c, PyObject *o, Py_ssize_t max)
+{
+    if (c->n == c->cap) {
+        if (c->cap >= max) {
+            return -1;
+        }
+        Py_ssize_t cap = c->cap ? c->cap * 2 : HANDLE_CACHE_KEEP;
+        PyObject **items = PyMem_Realloc(c->items, cap * sizeof(PyObject *));
+        if (items == NULL) {
+            return -1;      /* no error: the handle is simply not cached */
+        }
+        c->items = items;
+        c->cap = cap;
+    }
+    c->items[c->n++] = o;
+    return 0;
+}
+
+/* Frees what the whole last period left unused, down to the lasting
+ * HANDLE_CACHE_KEEP; a cache a quarter full gets a smaller array. */
+static void
+cache_trim(handle_cache *c)
+{
+    Py_ssize_t excess = c->low - HANDLE_CACHE_KEEP;
+    while (excess-- > 0) {
+        PyObject_GC_Del(c->items[--c->n]);
+    }
+    c->low = c->n;
+    if (c->cap > HANDLE_CACHE_KEEP && c->n < c->cap / 4) {
+        Py_ssize_t cap = c->cap / 2;
+        PyObject **items = PyMem_Realloc(c->items, cap * sizeof(PyObject *));
+        if (items != NULL) {
+            c->items = items;
+            c->cap = cap;
+        }
+    }
+}
+
+/* Called once per loop iteration.  Returns -1 while the caches hold no
+ * more than they keep for good, else how long a poll may block before the
+ * next trim is due (an idle loop gives the memory back too). */
+int64_t
+handle_cache_maintain(eloop_state *st)
+{
+    if (st->handles.n <= HANDLE_CACHE_KEEP
+        && st->timers.n <= HANDLE_CACHE_KEEP) {
+        st->cache_trim_at = 0;
+        return -1;
+    }
+    int64_t now = el_now_ns();
+    int64_t period = st->cache_period_ns ? st->cache_period_ns
+                                         : HANDLE_CACHE_PERIOD_NS;
+    if (st->cache_trim_at == 0) {
+        /* A period starts: count what it uses from here. */
+        st->handles.low = st->handles.n;
+        st->timers.low = st->timers.n;
+        st->cache_trim_at = now + period;
+    }
+    else if (now >= st->cache_trim_at) {
+        cache_trim(&st->handles);
+        cache_trim(&st->timers);
+        st->cache_trim_at = now + period;
+    }
+    return st->cache_trim_at - now;
+}
+
+/* _eloop._handle_cache([period]) -> (handles, timer handles) cached now;
+ * `period` (seconds) replaces the trim period.  For tests and tools. */
+PyObject *
+eloop_handle_cache(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    eloop_state *st = PyModule_GetState(mod);
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "_handle_cache([period])");
+        return NULL;
+    }
+    if (nargs == 1) {
+        double p = PyFloat_AsDouble(args[0]);
+        if (p == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!(p > 0 && p < 1e6)) {
+            PyErr_SetString(PyExc_ValueError, "period must be in (0, 1e6)");
+            return NULL;
+        }
+        st->cache_period_ns = (int64_t)(p * 1e9);
+        st->cache_trim_at = 0;
+    }
+    return Py_BuildValue("nn", st->handles.n, st->timers.n);
+}
+
 static HandleObject *
 handle_init_fields(HandleObject *h, LoopObject *loop, PyObject *callback,
                    PyObject *const *args, Py_ssize_t nargs,
@@ -23,9 +131,7 @@ handle_init_fields(HandleObject *h, LoopObject *loop, PyObject *callback,
     h->callback = Py_NewRef(callback);
     h->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
     h->source_traceback = NULL;
-    h->repr = NULL;
     h->weakreflist = NULL;
-    h->cancelled = 0;
     h->context = NULL;
     h->args = PyTuple_New(nargs);
     if (h->args == NULL) {
@@ -65,9 +171,8 @@ handle_new(LoopObject *loop, PyObject *callback, PyObject *const *args,
            Py_ssize_t nargs, PyObject *context)
 {
     eloop_state *st = loop->st;
-    HandleObject *h;
-    if (st->handle_nfree > 0) {
-        h = (HandleObject *)st->handle_free[--st->handle_nfree];
+    HandleObject *h = (HandleObject *)cache_pop(&st->handles);
+    if (h != NULL) {
         PyObject_Init((PyObject *)h, st->HandleType);
     }
     else {
@@ -80,13 +185,13 @@ handle_new(LoopObject *loop, PyObject *callback, PyObject *const *args,
 }
 
 TimerHandleObject *
-timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
-                 PyObject *const *args, Py_ssize_t nargs, PyObject *context)
+timer_handle_new(LoopObject *loop, double whenf, PyObject *when,
+                 PyObject *callback, PyObject *const *args, Py_ssize_t nargs,
+                 PyObject *context)
 {
     eloop_state *st = loop->st;
-    TimerHandleObject *t;
-    if (st->timer_nfree > 0) {
-        t = (TimerHandleObject *)st->timer_free[--st->timer_nfree];
+    TimerHandleObject *t = (TimerHandleObject *)cache_pop(&st->timers);
+    if (t != NULL) {
         PyObject_Init((PyObject *)t, st->TimerHandleType);
     }
     else {
@@ -96,7 +201,8 @@ timer_handle_new(LoopObject *loop, PyObject *when, PyObject *callback,
         }
     }
     el_timer_init(&t->timer);
-    t->when = Py_NewRef(when);
+    t->when = Py_XNewRef(when);
+    t->whenf = whenf;
     return (TimerHandleObject *)handle_init_fields(
         (HandleObject *)t, loop, callback, args, nargs, context);
 }
@@ -203,7 +309,7 @@ handle_run(HandleObject *h)
 void
 handle_cancel(HandleObject *h)
 {
-    if (h->cancelled) {
+    if (handle_cancelled(h)) {
         return;
     }
     if (PyObject_TypeCheck(h, h->loop->st->TimerHandleType)) {
@@ -213,22 +319,23 @@ handle_cancel(HandleObject *h)
             Py_DECREF(h);   /* the heap's reference; the caller holds one */
         }
     }
-    h->cancelled = 1;
-    if (h->loop->debug && h->repr == NULL) {
-        /* Keep the repr: "Executing <Handle ...> took 2.5 seconds" must
-         * still name the callback after it is dropped. */
-        h->repr = PyObject_Repr((PyObject *)h);
-        if (h->repr == NULL) {
+    /* In debug mode keep the repr: "Executing <Handle ...> took 2.5
+     * seconds" must still name the callback after it is dropped.  It is
+     * taken before the callback goes, which is what marks cancellation. */
+    PyObject *repr = NULL;
+    if (h->loop->debug) {
+        repr = handle_format(h, 1);
+        if (repr == NULL) {
             PyErr_WriteUnraisable((PyObject *)h);
         }
     }
     Py_CLEAR(h->callback);
-    Py_CLEAR(h->args);
+    Py_XSETREF(h->args, repr);
 }
 
 /* "<Handle cb() at f.py:1>" pieces, as asyncio's Handle._repr_info(). */
 static PyObject *
-handle_repr_info(HandleObject *h)
+handle_repr_info(HandleObject *h, int cancelled)
 {
     PyObject *info = PyList_New(0);
     if (info == NULL) {
@@ -240,7 +347,7 @@ handle_repr_info(HandleObject *h)
         goto fail;
     }
     Py_DECREF(name);
-    if (h->cancelled) {
+    if (cancelled) {
         PyObject *s = PyUnicode_FromString("cancelled");
         if (s == NULL || PyList_Append(info, s) < 0) {
             Py_XDECREF(s);
@@ -273,9 +380,10 @@ handle_repr_info(HandleObject *h)
         Py_DECREF(s);
     }
     if (PyObject_TypeCheck(h, handle_state(h)->TimerHandleType)) {
-        PyObject *s = PyUnicode_FromFormat(
-            "when=%S", ((TimerHandleObject *)h)->when);
-        if (s == NULL || PyList_Insert(info, h->cancelled ? 2 : 1, s) < 0) {
+        PyObject *w = timer_when((TimerHandleObject *)h);
+        PyObject *s = w ? PyUnicode_FromFormat("when=%S", w) : NULL;
+        Py_XDECREF(w);
+        if (s == NULL || PyList_Insert(info, cancelled ? 2 : 1, s) < 0) {
             Py_XDECREF(s);
             goto fail;
         }
@@ -287,13 +395,15 @@ fail:
     return NULL;
 }
 
+/* The repr; `cancelled` says to show the handle as cancelled already
+ * (handle_cancel() freezes it while the callback is still there). */
 PyObject *
-handle_format(HandleObject *h)
+handle_format(HandleObject *h, int cancelled)
 {
-    if (h->repr != NULL) {
-        return Py_NewRef(h->repr);
+    if (handle_cancelled(h) && h->args != NULL) {
+        return Py_NewRef(h->args);     /* frozen when cancelled */
     }
-    PyObject *info = handle_repr_info(h);
+    PyObject *info = handle_repr_info(h, cancelled || handle_cancelled(h));
     if (info == NULL) {
         return NULL;
     }
@@ -312,7 +422,7 @@ handle_format(HandleObject *h)
 static PyObject *
 Handle_repr(HandleObject *h)
 {
-    return handle_format(h);
+    return handle_format(h, 0);
 }
 
 static int
@@ -324,11 +434,14 @@ Handle_traverse(HandleObject *h, visitproc visit, void *arg)
     Py_VISIT(h->context);
     Py_VISIT(h->loop);
     Py_VISIT(h->source_traceback);
-    Py_VISIT(h->repr);
-    if (Py_TYPE(h)->tp_basicsize == sizeof(TimerHandleObject)) {
-        Py_VISIT(((TimerHandleObject *)h)->when);
-    }
     return 0;
+}
+
+static int
+TimerHandle_traverse(TimerHandleObject *t, visitproc visit, void *arg)
+{
+    Py_VISIT(t->when);
+    return Handle_traverse(&t->base, visit, arg);
 }
 
 static int
@@ -339,11 +452,14 @@ Handle_clear(HandleObject *h)
     Py_CLEAR(h->context);
     Py_CLEAR(h->loop);
     Py_CLEAR(h->source_traceback);
-    Py_CLEAR(h->repr);
-    if (Py_TYPE(h)->tp_basicsize == sizeof(TimerHandleObject)) {
-        Py_CLEAR(((TimerHandleObject *)h)->when);
-    }
     return 0;
+}
+
+static int
+TimerHandle_clear(TimerHandleObject *t)
+{
+    Py_CLEAR(t->when);
+    return Handle_clear(&t->base);
 }
 
 static void
@@ -355,17 +471,18 @@ Handle_dealloc(HandleObject *h)
     if (h->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)h);
     }
-    /* A linked timer is owned by the heap, so it cannot be dying here. */
+    /* A linked timer is owned by the heap, so it cannot be dying here.
+     * TimerHandle is final, so the type says which fields there are. */
+    if (st != NULL && tp == st->TimerHandleType) {
+        Py_CLEAR(((TimerHandleObject *)h)->when);
+    }
     Handle_clear(h);
-    if (st != NULL && tp == st->HandleType
-        && st->handle_nfree < HANDLE_FREELIST_MAX) {
-        st->handle_free[st->handle_nfree++] = (PyObject *)h;
-    }
-    else if (st != NULL && tp == st->TimerHandleType
-             && st->timer_nfree < HANDLE_FREELIST_MAX) {
-        st->timer_free[st->timer_nfree++] = (PyObject *)h;
-    }
-    else {
+    if (st == NULL
+        || (tp == st->HandleType
+                ? cache_push(&st->handles, (PyObject *)h, HANDLE_CACHE_MAX)
+            : tp == st->TimerHandleType
+                ? cache_push(&st->timers, (PyObject *)h, HANDLE_CACHE_KEEP)
+                : -1) < 0) {
         tp->tp_free(h);
     }
     Py_DECREF(tp);
@@ -374,11 +491,14 @@ Handle_dealloc(HandleObject *h)
 void
 handle_freelists_clear(eloop_state *st)
 {
-    while (st->handle_nfree > 0) {
-        PyObject_GC_Del(st->handle_free[--st->handle_nfree]);
-    }
-    while (st->timer_nfree > 0) {
-        PyObject_GC_Del(st->timer_free[--st->timer_nfree]);
+    handle_cache *caches[2] = {&st->handles, &st->timers};
+    for (int i = 0; i < 2; i++) {
+        while (caches[i]->n > 0) {
+            PyObject_GC_Del(caches[i]->items[--caches[i]->n]);
+        }
+        PyMem_Free(caches[i]->items);
+        caches[i]->items = NULL;
+        caches[i]->cap = caches[i]->low = 0;
     }
 }
 
@@ -392,7 +512,7 @@ Handle_cancel(HandleObject *h, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Handle_cancelled(HandleObject *h, PyObject *Py_UNUSED(ignored))
 {
-    return PyBool_FromLong(h->cancelled);
+    return PyBool_FromLong(handle_cancelled(h));
 }
 
 static PyObject *
@@ -413,7 +533,13 @@ Handle__run(HandleObject *h, PyObject *Py_UNUSED(ignored))
 static PyObject *
 TimerHandle_when(TimerHandleObject *t, PyObject *Py_UNUSED(ignored))
 {
-    return Py_NewRef(t->when);
+    return timer_when(t);
+}
+
+static PyObject *
+TimerHandle_get_when(TimerHandleObject *t, void *Py_UNUSED(c))
+{
+    return timer_when(t);
 }
 
 static PyObject *
@@ -425,13 +551,13 @@ Handle_get_callback(HandleObject *h, void *Py_UNUSED(c))
 static PyObject *
 Handle_get_args(HandleObject *h, void *Py_UNUSED(c))
 {
-    return Py_NewRef(h->args ? h->args : Py_None);
+    return Py_NewRef(!handle_cancelled(h) ? h->args : Py_None);
 }
 
 static PyObject *
 Handle_get_cancelled(HandleObject *h, void *Py_UNUSED(c))
 {
-    return PyBool_FromLong(h->cancelled);
+    return PyBool_FromLong(handle_cancelled(h));
 }
 
 static PyObject *
@@ -456,19 +582,23 @@ TimerHandle_get_scheduled(TimerHandleObject *t, void *Py_UNUSED(c))
 static PyObject *
 TimerHandle_richcompare(PyObject *a, PyObject *b, int op)
 {
-    PyTypeObject *tp = ((HandleObject *)a)->loop->st->TimerHandleType;
-    if (!PyObject_TypeCheck(b, tp)) {
+    if (Py_TYPE(b) != Py_TYPE(a)) {     /* TimerHandle is final */
         Py_RETURN_NOTIMPLEMENTED;
     }
     TimerHandleObject *x = (TimerHandleObject *)a;
     TimerHandleObject *y = (TimerHandleObject *)b;
+    PyObject *res = NULL, *wx = timer_when(x), *wy = timer_when(y);
+    if (wx == NULL || wy == NULL) {
+        goto done;
+    }
     if (op == Py_LT || op == Py_GT) {
-        return PyObject_RichCompare(x->when, y->when, op);
+        res = PyObject_RichCompare(wx, wy, op);
+        goto done;
     }
     /* Equality, as asyncio: same deadline, callback, args and state. */
-    int eq = PyObject_RichCompareBool(x->when, y->when, Py_EQ);
+    int eq = PyObject_RichCompareBool(wx, wy, Py_EQ);
     if (eq > 0) {
-        eq = x->base.cancelled == y->base.cancelled;
+        eq = handle_cancelled(&x->base) == handle_cancelled(&y->base);
     }
     if (eq > 0) {
         PyObject *cx = x->base.callback ? x->base.callback : Py_None;
@@ -476,32 +606,38 @@ TimerHandle_richcompare(PyObject *a, PyObject *b, int op)
         eq = PyObject_RichCompareBool(cx, cy, Py_EQ);
     }
     if (eq > 0) {
-        PyObject *ax = x->base.args ? x->base.args : Py_None;
-        PyObject *ay = y->base.args ? y->base.args : Py_None;
+        PyObject *ax = handle_cancelled(&x->base) ? Py_None : x->base.args;
+        PyObject *ay = handle_cancelled(&y->base) ? Py_None : y->base.args;
         eq = PyObject_RichCompareBool(ax, ay, Py_EQ);
     }
     if (eq < 0) {
-        return NULL;
+        goto done;
     }
-    switch (op) {
-    case Py_EQ:
-        return PyBool_FromLong(eq);
-    case Py_NE:
-        return PyBool_FromLong(!eq);
-    default: {
-        if (eq) {
-            Py_RETURN_TRUE;
-        }
-        return PyObject_RichCompare(x->when, y->when,
-                                    op == Py_LE ? Py_LT : Py_GT);
+    if (op == Py_EQ || op == Py_NE) {
+        res = PyBool_FromLong(op == Py_EQ ? eq : !eq);
     }
+    else if (eq) {
+        res = Py_NewRef(Py_True);
     }
+    else {
+        res = PyObject_RichCompare(wx, wy, op == Py_LE ? Py_LT : Py_GT);
+    }
+done:
+    Py_XDECREF(wx);
+    Py_XDECREF(wy);
+    return res;
 }
 
 static Py_hash_t
 TimerHandle_hash(TimerHandleObject *t)
 {
-    return PyObject_Hash(t->when);
+    PyObject *w = timer_when(t);
+    if (w == NULL) {
+        return -1;
+    }
+    Py_hash_t r = PyObject_Hash(w);
+    Py_DECREF(w);
+    return r;
 }
 
 static PyObject *
@@ -565,22 +701,17 @@ static PyMethodDef TimerHandle_methods[] = {
 
 static PyGetSetDef TimerHandle_getset[] = {
     {"_scheduled", (getter)TimerHandle_get_scheduled, NULL, NULL, NULL},
+    {"_when", (getter)TimerHandle_get_when, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef TimerHandle_members[] = {
-    {"_when", EL_T_OBJECT, offsetof(TimerHandleObject, when), EL_READONLY,
-     NULL},
-    {NULL, 0, 0, 0, NULL},
-};
 
 static PyType_Slot TimerHandle_slots[] = {
     {Py_tp_dealloc, Handle_dealloc},
-    {Py_tp_traverse, Handle_traverse},
-    {Py_tp_clear, Handle_clear},
+    {Py_tp_traverse, TimerHandle_traverse},
+    {Py_tp_clear, TimerHandle_clear},
     {Py_tp_methods, TimerHandle_methods},
     {Py_tp_getset, TimerHandle_getset},
-    {Py_tp_members, TimerHandle_members},
     {Py_tp_richcompare, TimerHandle_richcompare},
     {Py_tp_hash, TimerHandle_hash},
     {Py_tp_doc, "A callback scheduled for a deadline (asyncio.TimerHandle)."},

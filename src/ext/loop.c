@@ -265,13 +265,19 @@ loop_call_soon_threadsafe(LoopObject *self, PyObject *const *args,
                               "call_soon_threadsafe", 1);
 }
 
+/* `when` is the deadline as given, or NULL when it is the float `w`. */
 static PyObject *
-loop_schedule_at(LoopObject *self, PyObject *when, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *context)
+loop_schedule_at(LoopObject *self, double w, PyObject *when,
+                 PyObject *const *args, Py_ssize_t nargs, PyObject *context)
 {
-    double w = PyFloat_AsDouble(when);
-    if (w == -1.0 && PyErr_Occurred()) {
-        return NULL;
+    if (when != NULL) {
+        w = PyFloat_AsDouble(when);
+        if (w == -1.0 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (PyFloat_CheckExact(when)) {
+            when = NULL;
+        }
     }
     if (loop_check_closed(self) < 0) {
         return NULL;
@@ -282,8 +288,8 @@ loop_schedule_at(LoopObject *self, PyObject *when, PyObject *const *args,
             return NULL;
         }
     }
-    TimerHandleObject *t = timer_handle_new(self, when, args[0], args + 1,
-                                            nargs - 1, context);
+    TimerHandleObject *t = timer_handle_new(self, w, when, args[0],
+                                            args + 1, nargs - 1, context);
     if (t == NULL) {
         return NULL;
     }
@@ -315,7 +321,8 @@ loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
         PyErr_SetString(PyExc_TypeError, "when cannot be None");
         return NULL;
     }
-    return loop_schedule_at(self, args[0], args + 1, nargs - 1, context);
+    return loop_schedule_at(self, 0.0, args[0], args + 1, nargs - 1,
+                            context);
 }
 
 static PyObject *
@@ -323,7 +330,7 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                 PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *context, *when;
+    PyObject *context;
     if (nargs < 2) {
         PyErr_SetString(PyExc_TypeError,
                         "call_later() missing required positional "
@@ -341,21 +348,21 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
     }
     if (!self->custom_time && PyFloat_CheckExact(delay)) {
         /* The same double arithmetic as asyncio's self.time() + delay. */
-        when = PyFloat_FromDouble((double)el_now_ns() * 1e-9
-                                  + PyFloat_AS_DOUBLE(delay));
+        return loop_schedule_at(self,
+                                (double)el_now_ns() * 1e-9
+                                    + PyFloat_AS_DOUBLE(delay),
+                                NULL, args + 1, nargs - 1, context);
     }
-    else {
-        PyObject *now = loop_time_obj(self);
-        if (now == NULL) {
-            return NULL;
-        }
-        when = PyNumber_Add(now, delay);
-        Py_DECREF(now);
+    PyObject *now = loop_time_obj(self);
+    if (now == NULL) {
+        return NULL;
     }
+    PyObject *when = PyNumber_Add(now, delay);
+    Py_DECREF(now);
     if (when == NULL) {
         return NULL;
     }
-    PyObject *res = loop_schedule_at(self, when, args + 1, nargs - 1,
+    PyObject *res = loop_schedule_at(self, 0.0, when, args + 1, nargs - 1,
                                      context);
     Py_DECREF(when);
     return res;
@@ -440,6 +447,18 @@ loop_run_once(LoopObject *self)
         }
     }
 
+    /* A handle cache past its lasting size is trimmed on time.  A loop about
+     * to block looks at the clock for it; a busy one only every 256th
+     * iteration, not to add a clock read to each. */
+    eloop_state *st = self->st;
+    if ((st->handles.n > HANDLE_CACHE_KEEP || st->timers.n > HANDLE_CACHE_KEEP)
+        && (timeout != 0 || (++st->cache_ticks & 255) == 0)) {
+        int64_t trim = handle_cache_maintain(st);
+        if (trim >= 0 && (timeout < 0 || timeout > trim)) {
+            timeout = trim;
+        }
+    }
+
     int n;
     if (timeout == 0) {
         n = el_loop_wait(&self->core, 0);
@@ -498,7 +517,7 @@ loop_run_once(LoopObject *self)
             continue;
         }
         HandleObject *h = item;
-        if (!h->cancelled) {
+        if (!handle_cancelled(h)) {
             rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
         }
         Py_DECREF(h);

@@ -196,7 +196,7 @@ fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
     int fd = io->fd;
     if ((revents & EL_READABLE) && w->reader != NULL) {
         HandleObject *h = (HandleObject *)w->reader;
-        if (h->cancelled) {
+        if (handle_cancelled(h)) {
             fdwatch_remove(self, fd, EL_READABLE);
         }
         else if (loop_push_ready(self, h) < 0) {
@@ -208,7 +208,7 @@ fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
     if ((revents & EL_WRITABLE) && fdwatch_lookup(self, fd) == w
         && w->writer != NULL) {
         HandleObject *h = (HandleObject *)w->writer;
-        if (h->cancelled) {
+        if (handle_cancelled(h)) {
             fdwatch_remove(self, fd, EL_WRITABLE);
         }
         else if (loop_push_ready(self, h) < 0) {
@@ -346,7 +346,7 @@ handle_signal(LoopObject *self, int signum)
         }
         return;
     }
-    if (((HandleObject *)h)->cancelled) {
+    if (handle_cancelled((HandleObject *)h)) {
         PyObject *r = loop_remove_signal_handler(self, key);
         if (r == NULL) {
             PyErr_WriteUnraisable((PyObject *)self);

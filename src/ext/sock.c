@@ -512,7 +512,7 @@ sockop_done(SockOpObject *op, PyObject *fut)
         Py_XDECREF(r);
     }
     HandleObject *h = (HandleObject *)op->handle;
-    if (ret != NULL && h != NULL && !h->cancelled) {
+    if (ret != NULL && h != NULL && !handle_cancelled(h)) {
         PyObject *fdobj = PyLong_FromLong(op->fd);
         PyObject *r = NULL;
         if (fdobj != NULL && sk_ensure_fd_no_transport(loop, fdobj) == 0) {

@@ -17,7 +17,22 @@
  * one handle per call; reusing their memory (already GC-headed, untracked)
  * skips the allocator and keeps them from counting toward GC generation 0.
  * Measured with bench/callgrind.sh: see the README. */
-#define HANDLE_FREELIST_MAX 256
+/* Dead handles are cached for reuse (handle.c).  HANDLE_CACHE_KEEP of each
+ * kind stay for good, like a freelist; beyond that the cache grows to what
+ * bursts of callbacks need, up to HANDLE_CACHE_MAX, and what a whole
+ * HANDLE_CACHE_PERIOD_NS did not use is freed.  Why: pymalloc unmaps an
+ * arena the moment it is empty, so a burst of N handles otherwise
+ * page-faults all of its memory in again, every time (bench/README.md). */
+#define HANDLE_CACHE_KEEP 256
+#define HANDLE_CACHE_MAX (1 << 18)
+#define HANDLE_CACHE_PERIOD_NS INT64_C(1000000000)
+
+typedef struct {
+    PyObject **items;
+    Py_ssize_t n;       /* cached now */
+    Py_ssize_t cap;     /* slots in items */
+    Py_ssize_t low;     /* fewest cached since the last trim */
+} handle_cache;
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -67,10 +82,11 @@ typedef struct {
     PyObject *str_read_ready;           /* "_read_ready" */
     PyObject *str_write_ready;          /* "_write_ready" */
 
-    PyObject *handle_free[HANDLE_FREELIST_MAX];
-    int handle_nfree;
-    PyObject *timer_free[HANDLE_FREELIST_MAX];
-    int timer_nfree;
+    handle_cache handles;
+    handle_cache timers;
+    int64_t cache_trim_at;      /* el_now_ns() of the next trim, 0: none */
+    unsigned cache_ticks;       /* loop iterations, to look now and then */
+    int64_t cache_period_ns;    /* 0: HANDLE_CACHE_PERIOD_NS (tests set it) */
 
     /* sock.c: socket operations, resolution and the accept loop.  Filled
      * by sock_state_init(), visited by sock_state_traverse(), released by
@@ -157,23 +173,41 @@ typedef struct LoopObject {
     el_io_t sig_io;
 } LoopObject;
 
+/* 64 bytes, so that with its GC header a handle fills one 80-byte pymalloc
+ * block: a burst of callbacks is memory-bound, and a cancelled flag or a
+ * field used only in debug mode would have cost 16 bytes each. */
 typedef struct {
     PyObject_HEAD
-    PyObject *callback;         /* NULL once cancelled, as in asyncio */
-    PyObject *args;             /* tuple, NULL once cancelled */
+    PyObject *callback;         /* NULL once cancelled: that is the flag */
+    PyObject *args;             /* tuple; once cancelled NULL, or in debug
+                                   mode the handle's frozen repr (a str) */
     PyObject *context;
     LoopObject *loop;
     PyObject *source_traceback; /* list of FrameSummary in debug mode */
-    PyObject *repr;             /* frozen repr of a cancelled debug handle */
     PyObject *weakreflist;
-    char cancelled;
 } HandleObject;
 
+static inline int
+handle_cancelled(HandleObject *h)
+{
+    return h->callback == NULL;
+}
+
+/* 96 bytes (112 with the GC header): the deadline is kept as a double
+ * unless call_at() was given something else, so call_later() allocates no
+ * float (timer_when() makes one when asked). */
 typedef struct {
     HandleObject base;
     el_timer_t timer;           /* linked into loop->core.timers when armed */
-    PyObject *when;             /* the deadline exactly as given */
+    PyObject *when;             /* the deadline as given if not a float */
+    double whenf;               /* the deadline, when `when` is NULL */
 } TimerHandleObject;
+
+static inline PyObject *
+timer_when(TimerHandleObject *t)
+{
+    return t->when ? Py_NewRef(t->when) : PyFloat_FromDouble(t->whenf);
+}
 
 /* module.c */
 int eloop_import_attr(PyObject **dst, const char *modname,
@@ -185,7 +219,8 @@ extern PyType_Spec TimerHandle_spec;
 HandleObject *handle_new(LoopObject *loop, PyObject *callback,
                          PyObject *const *args, Py_ssize_t nargs,
                          PyObject *context);
-TimerHandleObject *timer_handle_new(LoopObject *loop, PyObject *when,
+TimerHandleObject *timer_handle_new(LoopObject *loop, double whenf,
+                                    PyObject *when,
                                     PyObject *callback,
                                     PyObject *const *args, Py_ssize_t nargs,
                                     PyObject *context);
@@ -194,9 +229,12 @@ PyObject *handle_format_source(HandleObject *h, PyObject *callback,
 int handle_report(HandleObject *h, PyObject *callback, PyObject *args);
 int handle_run(HandleObject *h);
 void handle_cancel(HandleObject *h);
-PyObject *handle_format(HandleObject *h);
+PyObject *handle_format(HandleObject *h, int cancelled);
 
 void handle_freelists_clear(eloop_state *st);
+int64_t handle_cache_maintain(eloop_state *st);
+PyObject *eloop_handle_cache(PyObject *mod, PyObject *const *args,
+                             Py_ssize_t nargs);
 
 /* loop.c */
 extern PyType_Spec Loop_spec;
