@@ -128,6 +128,7 @@ int el_heap_push(el_heap_t *h, el_timer_t *t, int64_t when); /* -ENOMEM */
 void el_heap_remove(el_heap_t *h, el_timer_t *t);      /* t must be linked */
 void el_heap_cancel(el_heap_t *h, el_timer_t *t);      /* t must be linked */
 void el_heap_compact(el_heap_t *h);                    /* drops tombstones */
+void el_heap_tidy(el_heap_t *h);    /* compacts if tombstones are the most */
 el_timer_t *el_heap_pop(el_heap_t *h);                 /* NULL if empty */
 el_timer_t *el_heap_min(el_heap_t *h);  /* NULL if empty; pops tombstones */
 

@@ -9,9 +9,11 @@
  * Cancelling (el_heap_cancel) is lazier still: the slot keeps its key and
  * loses its timer (a tombstone), which costs O(1) and touches nothing but
  * that slot.  Tombstones leave from the top as el_heap_min() meets them,
- * or all at once when they outnumber live timers (el_heap_compact), so a
- * mass cancel costs O(n) in all instead of O(n log n) scattered writes.
- * asyncio's loop does the same with its cancelled-timer count.
+ * or all at once when they outnumber live timers and the loop calls
+ * el_heap_tidy() between iterations, as asyncio's loop does with its
+ * cancelled-timer count.  Waiting for the loop matters: compacting in the
+ * middle of a mass cancel rewrote every surviving timer's index, a cache
+ * miss each, over and over as the live half kept shrinking.
  */
 #include <assert.h>
 #include <errno.h>
@@ -166,6 +168,11 @@ el_heap_cancel(el_heap_t *h, el_timer_t *t)
     }
     h->nodes[i].t = NULL;
     h->ntomb++;
+}
+
+void
+el_heap_tidy(el_heap_t *h)
+{
     if (h->ntomb >= COMPACT_MIN && h->ntomb * 2 > h->len) {
         el_heap_compact(h);
     }

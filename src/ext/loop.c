@@ -431,6 +431,8 @@ loop_run_once(LoopObject *self)
     int64_t timeout = -1, now;
     el_timer_t *t;
 
+    el_heap_tidy(&self->core.timers);
+
     /* flushq is empty here unless the last iteration failed before its
      * flush: then the writes must not wait behind a blocking poll. */
     if (el_ring_len(&self->ready) || self->stopping

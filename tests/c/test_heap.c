@@ -261,8 +261,9 @@ test_heap_million(void)
     free(t);
 }
 
-/* Cancelling most of a large heap compacts it: the tombstones go, the
- * survivors keep their order, and nothing cancelled comes back. */
+/* Cancelling most of a large heap, then a tidy-up, compacts it: the
+ * tombstones go, the survivors keep their order, and nothing cancelled
+ * comes back. */
 void
 test_heap_cancel_compacts(void)
 {
@@ -285,7 +286,13 @@ test_heap_cancel_compacts(void)
     }
     check_heap(&h);
     CHECK_EQ(el_heap_count(&h), N / 10);
-    CHECK(h.len < N / 2);       /* compacted on the way */
+    CHECK(h.len > N / 2);       /* the tombstones wait for the tidy-up */
+    el_heap_tidy(&h);
+    CHECK_EQ(h.len, N / 10);
+    CHECK_EQ(h.ntomb, 0);
+    check_heap(&h);
+    el_heap_tidy(&h);           /* nothing to do: a no-op */
+    CHECK_EQ(h.len, N / 10);
     el_timer_t *prev = NULL, *m;
     size_t n = 0;
     while ((m = el_heap_pop(&h)) != NULL) {
