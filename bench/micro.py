@@ -44,6 +44,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -668,7 +669,6 @@ class Worker:
     """measure() of one loop, run in its own process."""
 
     def __init__(self, loop_name):
-        import subprocess
         self.name = loop_name
         self.proc = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--worker", loop_name],

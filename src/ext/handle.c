@@ -51,7 +51,8 @@ cache_push(handle_cache *c, PyObject *o, Py_ssize_t max)
 }
 
 /* Frees what the whole last period left unused, down to the lasting
- * HANDLE_CACHE_KEEP; a cache a quarter full gets a smaller array. */
+ * HANDLE_CACHE_KEEP, and starts the next period's count; a cache a quarter
+ * full gets a smaller array. */
 static void
 cache_trim(handle_cache *c)
 {
@@ -70,32 +71,32 @@ cache_trim(handle_cache *c)
     }
 }
 
-/* Called once per loop iteration.  Returns -1 while the caches hold no
- * more than they keep for good, else how long a poll may block before the
- * next trim is due (an idle loop gives the memory back too). */
+/* Called by loop iterations while the Handle cache holds more than it
+ * keeps for good (the TimerHandle one never does).  Returns how long a poll
+ * may block before the next trim is due, so that an idle loop gives the
+ * memory back too, or -1 once a trim is back to the lasting size. */
 int64_t
 handle_cache_maintain(eloop_state *st)
 {
-    if (st->handles.n <= HANDLE_CACHE_KEEP
-        && st->timers.n <= HANDLE_CACHE_KEEP) {
-        st->cache_trim_at = 0;
-        return -1;
-    }
     int64_t now = el_now_ns();
     int64_t period = st->cache_period_ns ? st->cache_period_ns
                                          : HANDLE_CACHE_PERIOD_NS;
     if (st->cache_trim_at == 0) {
         /* A period starts: count what it uses from here. */
         st->handles.low = st->handles.n;
-        st->timers.low = st->timers.n;
-        st->cache_trim_at = now + period;
     }
     else if (now >= st->cache_trim_at) {
         cache_trim(&st->handles);
-        cache_trim(&st->timers);
-        st->cache_trim_at = now + period;
+        if (st->handles.n <= HANDLE_CACHE_KEEP) {
+            st->cache_trim_at = 0;
+            return -1;
+        }
     }
-    return st->cache_trim_at - now;
+    else {
+        return st->cache_trim_at - now;
+    }
+    st->cache_trim_at = now + period;
+    return period;
 }
 
 /* _eloop._handle_cache([period]) -> (handles, timer handles) cached now;
@@ -472,17 +473,23 @@ Handle_dealloc(HandleObject *h)
         PyObject_ClearWeakRefs((PyObject *)h);
     }
     /* A linked timer is owned by the heap, so it cannot be dying here.
-     * TimerHandle is final, so the type says which fields there are. */
+     * TimerHandle is final, so the type says which fields there are; a
+     * Python subclass of Handle is not cached. */
+    handle_cache *cache = NULL;
+    Py_ssize_t max = 0;
     if (st != NULL && tp == st->TimerHandleType) {
-        Py_CLEAR(((TimerHandleObject *)h)->when);
+        TimerHandle_clear((TimerHandleObject *)h);
+        cache = &st->timers;
+        max = HANDLE_CACHE_KEEP;
     }
-    Handle_clear(h);
-    if (st == NULL
-        || (tp == st->HandleType
-                ? cache_push(&st->handles, (PyObject *)h, HANDLE_CACHE_MAX)
-            : tp == st->TimerHandleType
-                ? cache_push(&st->timers, (PyObject *)h, HANDLE_CACHE_KEEP)
-                : -1) < 0) {
+    else {
+        Handle_clear(h);
+        if (st != NULL && tp == st->HandleType) {
+            cache = &st->handles;
+            max = HANDLE_CACHE_MAX;
+        }
+    }
+    if (cache == NULL || cache_push(cache, (PyObject *)h, max) < 0) {
         tp->tp_free(h);
     }
     Py_DECREF(tp);

@@ -449,11 +449,11 @@ loop_run_once(LoopObject *self)
         }
     }
 
-    /* A handle cache past its lasting size is trimmed on time.  A loop about
-     * to block looks at the clock for it; a busy one only every 256th
+    /* A Handle cache past its lasting size is trimmed on time.  A loop
+     * about to block looks at the clock for it; a busy one only every 256th
      * iteration, not to add a clock read to each. */
     eloop_state *st = self->st;
-    if ((st->handles.n > HANDLE_CACHE_KEEP || st->timers.n > HANDLE_CACHE_KEEP)
+    if (st->handles.n > HANDLE_CACHE_KEEP
         && (timeout != 0 || (++st->cache_ticks & 255) == 0)) {
         int64_t trim = handle_cache_maintain(st);
         if (trim >= 0 && (timeout < 0 || timeout > trim)) {

@@ -13,16 +13,16 @@
 #include "compat.h"
 #include "el.h"
 
-/* Recycled Handle/TimerHandle memory.  call_soon() and call_later() make
- * one handle per call; reusing their memory (already GC-headed, untracked)
- * skips the allocator and keeps them from counting toward GC generation 0.
- * Measured with bench/callgrind.sh: see the README. */
-/* Dead handles are cached for reuse (handle.c).  HANDLE_CACHE_KEEP of each
- * kind stay for good, like a freelist; beyond that the cache grows to what
- * bursts of callbacks need, up to HANDLE_CACHE_MAX, and what a whole
- * HANDLE_CACHE_PERIOD_NS did not use is freed.  Why: pymalloc unmaps an
- * arena the moment it is empty, so a burst of N handles otherwise
- * page-faults all of its memory in again, every time (bench/README.md). */
+/* Dead handles are cached for reuse (handle.c): their memory is already
+ * GC-headed and untracked, so reuse skips the allocator.  HANDLE_CACHE_KEEP
+ * of each kind stay for good, like a freelist.  Beyond that the Handle
+ * cache grows to what bursts of callbacks need, up to HANDLE_CACHE_MAX, and
+ * what a whole HANDLE_CACHE_PERIOD_NS did not use is freed: pymalloc unmaps
+ * an arena the moment it is empty, so a burst of N handles otherwise
+ * page-faults all of its memory in again, every time (bench/README.md).
+ * TimerHandles stop at HANDLE_CACHE_KEEP: timers die in deadline order, so
+ * a large cache would hand their memory back in random order, which made
+ * the next burst of timers slower than fresh memory. */
 #define HANDLE_CACHE_KEEP 256
 #define HANDLE_CACHE_MAX (1 << 18)
 #define HANDLE_CACHE_PERIOD_NS INT64_C(1000000000)
@@ -31,7 +31,7 @@ typedef struct {
     PyObject **items;
     Py_ssize_t n;       /* cached now */
     Py_ssize_t cap;     /* slots in items */
-    Py_ssize_t low;     /* fewest cached since the last trim */
+    Py_ssize_t low;     /* fewest cached since the period began */
 } handle_cache;
 
 typedef struct {
@@ -84,7 +84,8 @@ typedef struct {
 
     handle_cache handles;
     handle_cache timers;
-    int64_t cache_trim_at;      /* el_now_ns() of the next trim, 0: none */
+    int64_t cache_trim_at;      /* el_now_ns() of the next trim of the
+                                   Handle cache, 0: no period running */
     unsigned cache_ticks;       /* loop iterations, to look now and then */
     int64_t cache_period_ns;    /* 0: HANDLE_CACHE_PERIOD_NS (tests set it) */
 
