@@ -15,6 +15,7 @@ import os
 import socket
 import ssl
 import tempfile
+import warnings
 import weakref
 
 import pytest
@@ -551,6 +552,27 @@ def test_cancel_through_wait_for(loop, sockpair):
         return await loop.sock_recv(a, 10)
 
     assert run(loop, main()) == b"x"
+
+
+def test_cancel_warns_nothing(loop, sockpair):
+    # A Task cancels by coro.throw(exc); an operation awaited inside a
+    # coroutine must pass it on without 3.12+'s DeprecationWarning for the
+    # (type, exc, tb) form of throw().
+    a, b = sockpair
+
+    async def recv():
+        return await loop.sock_recv(a, 10)
+
+    async def main():
+        task = asyncio.ensure_future(recv())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        run(loop, main())
 
 
 def test_cancel_sendall_then_resend(loop, sockpair):
