@@ -10,6 +10,8 @@ The loop itself lives in the C extension ``eloop._eloop``; this module only
 binds it to ``asyncio.AbstractEventLoop`` and adds setup-time glue.
 """
 import asyncio as _asyncio
+import sys as _sys
+from asyncio import unix_events as _unix_events
 
 from . import _eloop
 from ._loop import Loop
@@ -26,19 +28,40 @@ def new_event_loop():
     return Loop()
 
 
-class EventLoopPolicy(_asyncio.DefaultEventLoopPolicy):
+# The platform's default policy class by its private name: 3.14 deprecates
+# the public alias asyncio.DefaultEventLoopPolicy (reading it warns), and
+# importing eloop must not warn.
+class EventLoopPolicy(_unix_events._UnixDefaultEventLoopPolicy):
     """An asyncio event loop policy whose loops are eloop loops.
 
     Derived from the platform's default policy so that the rest of its
-    API (child watchers on Unix before 3.12) keeps working."""
+    API (child watchers on Unix before 3.12) keeps working.  Policies are
+    deprecated from Python 3.14 on: prefer ``eloop.run()`` or
+    ``loop_factory=eloop.new_event_loop``."""
 
     def _loop_factory(self):
         return new_event_loop()
 
 
+def _set_policy(policy):
+    # 3.14 deprecates set_event_loop_policy(); its private twin does the
+    # same without the warning.
+    setter = getattr(_asyncio.events, "_set_event_loop_policy", None)
+    (setter or _asyncio.set_event_loop_policy)(policy)
+
+
 def install():
-    """Make eloop the loop asyncio creates by default (via the policy)."""
-    _asyncio.set_event_loop_policy(EventLoopPolicy())
+    """Make eloop the loop asyncio creates by default (via the policy).
+
+    Deprecated on Python 3.14+, as asyncio's policies are."""
+    if _sys.version_info >= (3, 14):
+        import warnings
+        warnings.warn(
+            "eloop.install() relies on asyncio's event loop policies, "
+            "deprecated since Python 3.14; use eloop.run() or "
+            "loop_factory=eloop.new_event_loop", DeprecationWarning,
+            stacklevel=2)
+    _set_policy(EventLoopPolicy())
 
 
 def run(main, *, debug=None):

@@ -144,3 +144,36 @@ def test_not_yet_implemented_methods_say_so():
                     loop.run_until_complete(res)
     finally:
         loop.close()
+
+
+def test_entry_points_warn_nothing():
+    # Importing eloop and the entry points a program uses (eloop.run,
+    # Runner/asyncio.run with loop_factory, python -m eloop) raise no
+    # warning, on 3.14 too, where asyncio's policy API is deprecated.
+    code = textwrap.dedent("""
+        import asyncio, sys, eloop
+        async def main(x):
+            t = asyncio.get_running_loop().create_task(asyncio.sleep(0, x))
+            return type(asyncio.get_running_loop()).__name__, await t
+        assert eloop.run(main(1)) == ("Loop", 1)
+        with asyncio.Runner(loop_factory=eloop.new_event_loop) as r:
+            assert r.run(main(2)) == ("Loop", 2)
+        if sys.version_info >= (3, 12):
+            assert asyncio.run(main(3), loop_factory=eloop.new_event_loop) \\
+                == ("Loop", 3)
+        print("ok")
+    """)
+    r = _py("-W", "error", "-c", code)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+def test_python_m_eloop_warns_nothing(tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text(textwrap.dedent("""
+        import asyncio
+        async def main():
+            return type(asyncio.get_running_loop()).__name__
+        print(asyncio.run(main()))
+    """))
+    r = _py("-W", "error", "-m", "eloop", str(prog))
+    assert r.returncode == 0 and r.stdout == "Loop\n", r.stderr

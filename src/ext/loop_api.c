@@ -311,6 +311,55 @@ loop_create_future(LoopObject *self, PyObject *Py_UNUSED(ignored))
     return call_with_loop_kw(self->st->Future, self, NULL);
 }
 
+/* Python 3.14's create_task(coro, **kwargs): every keyword goes to the
+ * task factory as given, or to Task() with loop=self (eager_start= among
+ * them; TaskGroup.create_task() passes its keywords on the same way).
+ * Always compiled so that it builds everywhere; used on 3.14 and later. */
+static PyObject *
+create_task_forward(LoopObject *self, PyObject *coro, PyObject *const *kwv,
+                    PyObject *kwnames)
+{
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *callable = self->task_factory ? self->task_factory
+                                            : self->st->Task;
+    PyObject *names = NULL;
+    PyObject **a = PyMem_New(PyObject *, nkw + 3);
+    if (a == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t npos;
+    if (self->task_factory) {           /* factory(loop, coro, **kwargs) */
+        a[0] = (PyObject *)self;
+        a[1] = coro;
+        npos = 2;
+        names = Py_XNewRef(kwnames);
+    }
+    else {                              /* Task(coro, loop=loop, **kwargs) */
+        a[0] = coro;
+        a[1] = (PyObject *)self;
+        npos = 1;
+        names = kwnames ? PySequence_Concat(self->st->kw_loop, kwnames)
+                        : Py_NewRef(self->st->kw_loop);
+        if (names == NULL) {
+            PyMem_Free(a);
+            return NULL;
+        }
+    }
+    Py_ssize_t nnames = names ? PyTuple_GET_SIZE(names) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        a[npos + nnames - nkw + i] = kwv[i];
+    }
+    Py_INCREF(callable);
+    PyObject *task = PyObject_Vectorcall(callable, a, npos, names);
+    Py_DECREF(callable);
+    Py_XDECREF(names);
+    PyMem_Free(a);
+    return task;
+}
+
 PyObject *
 loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                  PyObject *kwnames)
@@ -322,6 +371,9 @@ loop_create_task(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                      "create_task() takes 1 positional argument but %zd "
                      "were given", nargs);
         return NULL;
+    }
+    if (PY_VERSION_HEX >= 0x030E0000) {
+        return create_task_forward(self, args[0], args + nargs, kwnames);
     }
     for (Py_ssize_t i = 0; kwnames && i < PyTuple_GET_SIZE(kwnames); i++) {
         PyObject *k = PyTuple_GET_ITEM(kwnames, i);
