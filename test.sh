@@ -6,18 +6,51 @@
 #      the C core's own tests under ASan+UBSan (tests/test_core_c.py);
 #   2. the same pytest suite against an ASan+UBSan build of the extension;
 #   3. CPython's test_asyncio against eloop, checked against
-#      tools/conformance/expected_failures_eloop.txt.
+#      tools/conformance/expected_failures_eloop*.txt;
+#   4. steps 1 and 3 again on the other CPythons the machine has (pyenv:
+#      3.12 and 3.13; pytest on both, conformance on 3.13).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
+deps() {
+    "$1" -m pip install -q --disable-pip-version-check \
+        "pytest>=7" "pytest-timeout>=2" "setuptools>=61" wheel aiohttp uvicorn
+}
+
+build() {
+    ELOOP_CFLAGS="-Werror" "$1" setup.py -q build_ext --inplace 2>&1 \
+        | { grep -v -i "warn" || true; }
+}
+
+conformance() {
+    local ver
+    ver=$("$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    echo "== conformance: CPython $ver's test_asyncio on eloop"
+    "$1" tools/conformance/run.py --loop eloop --check
+}
+
+# The other interpreters: pyenv's newest 3.12 and 3.13.  CI must have them
+# (the machines do); elsewhere a missing one is reported and skipped.
+other_python() {
+    local root p
+    root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+    p=$(ls -d "$root"/versions/"$1".*/bin/python3 2>/dev/null | sort -V | tail -n 1)
+    if [ -z "$p" ]; then
+        if [ "${CI:-}" = true ]; then
+            echo "CPython $1 not found under $root/versions" >&2
+            exit 1
+        fi
+        echo "== CPython $1 not found: skipped" >&2
+    fi
+    echo "$p"
+}
+
 echo "== installing test dependencies"
-"$PY" -m pip install -q --disable-pip-version-check \
-    "pytest>=7" "pytest-timeout>=2" "setuptools>=61" wheel aiohttp uvicorn
+deps "$PY"
 
 echo "== building eloop (-Wall -Wextra -Werror)"
-ELOOP_CFLAGS="-Werror" "$PY" setup.py -q build_ext --inplace 2>&1 \
-    | { grep -v -i "warn" || true; }
+build "$PY"
 
 export ELOOP_REQUIRED=1
 echo "== pytest: eloop and stock asyncio side by side, C core under ASan"
@@ -26,7 +59,16 @@ echo "== pytest: eloop and stock asyncio side by side, C core under ASan"
 echo "== pytest against the AddressSanitizer build"
 PYTHON="$PY" tools/asan-test.sh --ignore=tests/test_core_c.py
 
-if [ -f tools/conformance/expected_failures_eloop.txt ]; then
-    echo "== conformance: CPython's test_asyncio on eloop"
-    "$PY" tools/conformance/run.py --loop eloop --check
-fi
+conformance "$PY"
+
+for v in 3.12 3.13; do
+    p=$(other_python "$v")
+    [ -n "$p" ] || continue
+    echo "== CPython $v: dependencies, build, pytest"
+    deps "$p"
+    build "$p"
+    "$p" -m pytest -q -p no:cacheprovider tests --ignore=tests/test_core_c.py
+    if [ "$v" = 3.13 ]; then
+        conformance "$p"
+    fi
+done

@@ -550,8 +550,15 @@ def print_compare(runs, args):
 
 
 def expected_path(args, name):
+    """--expected, else expected_failures_<loop>-<X.Y>.txt for this
+    interpreter where one exists (test_asyncio differs between versions),
+    else expected_failures_<loop>.txt."""
     if args.expected:
         return Path(args.expected)
+    ver = '%d.%d' % sys.version_info[:2]
+    versioned = HERE / f'expected_failures_{name}-{ver}.txt'
+    if versioned.exists():
+        return versioned
     return HERE / f'expected_failures_{name}.txt'
 
 
