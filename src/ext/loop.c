@@ -968,6 +968,51 @@ loop_overrides(PyTypeObject *type, eloop_state *st, const char *name)
     return r;
 }
 
+/* The methods asyncio's own code calls through self, so that replacing one,
+ * in a subclass or on the instance (test suites patch loop.time), reroutes
+ * those calls; the C paths take them directly while the flag is clear. */
+static const struct {
+    const char *name;
+    size_t flag;                /* offset of its char flag in LoopObject */
+} loop_hooks[] = {
+    {"time", offsetof(LoopObject, custom_time)},
+    {"call_soon", offsetof(LoopObject, custom_call_soon)},
+    {"_run_once", offsetof(LoopObject, custom_run_once)},
+};
+#define N_LOOP_HOOKS (sizeof(loop_hooks) / sizeof(loop_hooks[0]))
+
+/* Sets hook i's flag from the type alone. */
+static int
+loop_hook_from_type(LoopObject *self, size_t i)
+{
+    int r = loop_overrides(Py_TYPE(self), self->st, loop_hooks[i].name);
+    if (r < 0) {
+        return -1;
+    }
+    *((char *)self + loop_hooks[i].flag) = (char)r;
+    return 0;
+}
+
+/* Notices an instance patch when it is made (and `del` when it is undone),
+ * so the hot paths test a flag instead of looking the name up per call. */
+static int
+Loop_setattro(LoopObject *self, PyObject *name, PyObject *value)
+{
+    if (PyObject_GenericSetAttr((PyObject *)self, name, value) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < N_LOOP_HOOKS; i++) {
+        if (PyUnicode_EqualToUTF8Compat(name, loop_hooks[i].name)) {
+            if (value == NULL) {
+                return loop_hook_from_type(self, i);
+            }
+            *((char *)self + loop_hooks[i].flag) = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
          PyObject *Py_UNUSED(kwds))
@@ -1014,15 +1059,11 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     if (self->asyncgens == NULL) {
         return loop_new_fail(self);
     }
-    int t = loop_overrides(type, st, "time");
-    int c = t < 0 ? -1 : loop_overrides(type, st, "call_soon");
-    int r = c < 0 ? -1 : loop_overrides(type, st, "_run_once");
-    if (r < 0) {
-        return loop_new_fail(self);
+    for (size_t i = 0; i < N_LOOP_HOOKS; i++) {
+        if (loop_hook_from_type(self, i) < 0) {
+            return loop_new_fail(self);
+        }
     }
-    self->custom_time = (char)t;
-    self->custom_call_soon = (char)c;
-    self->custom_run_once = (char)r;
     /* asyncio's loop asks coroutines._is_debug_mode() (sys.flags.dev_mode
      * or PYTHONASYNCIODEBUG); ask it too, so patching it works the same. */
     PyObject *dbg = PyObject_CallMethod(st->coroutines, "_is_debug_mode",
@@ -1280,6 +1321,7 @@ static PyType_Slot Loop_slots[] = {
     {Py_tp_traverse, Loop_traverse},
     {Py_tp_clear, Loop_clear},
     {Py_tp_repr, Loop_repr},
+    {Py_tp_setattro, Loop_setattro},
     {Py_tp_methods, Loop_methods},
     {Py_tp_getset, Loop_getset},
     {Py_tp_members, Loop_members},

@@ -137,7 +137,8 @@ typedef struct LoopObject {
     char closed;
     char stopping;
     char debug;
-    char custom_time;           /* a subclass overrides time() */
+    char custom_time;           /* time() is replaced, by a subclass or
+                                   on the instance (Loop_setattro) */
     char custom_call_soon;      /* ... call_soon() */
     char custom_run_once;       /* ... _run_once() */
     char asyncgens_shutdown_called;
