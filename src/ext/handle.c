@@ -296,7 +296,10 @@ handle_run(HandleObject *h)
         }
     }
     if (res == NULL) {
-        rc = handle_report(h, callback, args);
+        /* asyncio formats the handle's fields at report time: a callback
+         * that cancelled its own handle is reported as "None()". */
+        rc = handle_cancelled(h) ? handle_report(h, Py_None, Py_None)
+                                 : handle_report(h, callback, args);
     }
     else {
         Py_DECREF(res);
