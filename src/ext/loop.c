@@ -449,18 +449,6 @@ loop_run_once(LoopObject *self)
         }
     }
 
-    /* A Handle cache past its lasting size is trimmed on time.  A loop
-     * about to block looks at the clock for it; a busy one only every 256th
-     * iteration, not to add a clock read to each. */
-    eloop_state *st = self->st;
-    if (st->handles.n > HANDLE_CACHE_KEEP
-        && (timeout != 0 || (++st->cache_ticks & 255) == 0)) {
-        int64_t trim = handle_cache_maintain(st);
-        if (trim >= 0 && (timeout < 0 || timeout > trim)) {
-            timeout = trim;
-        }
-    }
-
     int n;
     if (timeout == 0) {
         n = el_loop_wait(&self->core, 0);
@@ -888,6 +876,9 @@ loop_close(LoopObject *self, PyObject *Py_UNUSED(ignored))
         self->core_ready = 0;
         el_loop_close(&self->core);
     }
+    /* The freelists are module state, shared with other loops; a closed
+     * loop still gives their memory back (refilling them is cheap). */
+    handle_freelists_clear(self->st);
     if (PyErr_Occurred()) {
         return NULL;
     }
