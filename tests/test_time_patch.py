@@ -154,3 +154,43 @@ def test_call_soon_patched_on_the_instance_sees_transport_calls(loop):
         b.close()
     del loop.call_soon
     assert "connection_made" in seen and "_call_connection_lost" in seen
+
+
+def test_call_later_goes_through_call_at_patched_on_the_instance(
+        loop, run_briefly):
+    seen = []
+    real = loop.call_at
+
+    def call_at(when, callback, *args, **kwargs):
+        seen.append((when, callback, args, sorted(kwargs)))
+        return real(when, callback, *args, **kwargs)
+
+    loop.time = lambda: 500.0
+    loop.call_at = call_at
+    out = []
+    h = loop.call_later(1.5, out.append, "x", context=None)
+    assert seen == [(501.5, out.append, ("x",), ["context"])]
+    assert h.when() == 501.5
+    del loop.call_at
+    loop.call_later(0, out.append, "y")
+    assert len(seen) == 1
+    loop.time = lambda: 502.0
+    run_briefly(loop)
+    assert out == ["y", "x"]
+
+
+def test_call_later_goes_through_call_at_of_a_subclass(loop_class,
+                                                       make_loop,
+                                                       run_briefly):
+    seen = []
+
+    class Loop(loop_class):
+        def call_at(self, when, callback, *args, context=None):
+            seen.append(callback)
+            return super().call_at(when, callback, *args, context=context)
+
+    loop = make_loop(Loop)
+    out = []
+    loop.call_later(-1, out.append, 1)
+    run_briefly(loop)
+    assert seen == [out.append] and out == [1]

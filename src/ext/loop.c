@@ -325,6 +325,29 @@ loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                             context);
 }
 
+/* asyncio's call_later() is self.call_at(self.time() + delay, ...), so a
+ * replaced call_at() gets the call: args are the callback and its
+ * arguments, followed by the values of kwnames. */
+static PyObject *
+loop_call_at_through_self(LoopObject *self, PyObject *when,
+                          PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *meth = PyObject_GetAttrString((PyObject *)self, "call_at");
+    PyObject **v = meth ? PyMem_New(PyObject *, 1 + nargs + nkw) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(meth);
+        return meth ? PyErr_NoMemory() : NULL;
+    }
+    v[0] = when;
+    memcpy(v + 1, args, (nargs + nkw) * sizeof(PyObject *));
+    PyObject *res = PyObject_Vectorcall(meth, v, 1 + nargs, kwnames);
+    PyMem_Free(v);
+    Py_DECREF(meth);
+    return res;
+}
+
 static PyObject *
 loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                 PyObject *kwnames)
@@ -346,7 +369,8 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
         PyErr_SetString(PyExc_TypeError, "delay must not be None");
         return NULL;
     }
-    if (!self->custom_time && PyFloat_CheckExact(delay)) {
+    if (!self->custom_time && !self->custom_call_at
+        && PyFloat_CheckExact(delay)) {
         /* The same double arithmetic as asyncio's self.time() + delay. */
         return loop_schedule_at(self,
                                 (double)el_now_ns() * 1e-9
@@ -362,8 +386,9 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
     if (when == NULL) {
         return NULL;
     }
-    PyObject *res = loop_schedule_at(self, 0.0, when, args + 1, nargs - 1,
-                                     context);
+    PyObject *res = self->custom_call_at
+        ? loop_call_at_through_self(self, when, args + 1, nargs - 1, kwnames)
+        : loop_schedule_at(self, 0.0, when, args + 1, nargs - 1, context);
     Py_DECREF(when);
     return res;
 }
@@ -969,6 +994,7 @@ static const struct {
     {"time", offsetof(LoopObject, custom_time)},
     {"call_soon", offsetof(LoopObject, custom_call_soon)},
     {"_run_once", offsetof(LoopObject, custom_run_once)},
+    {"call_at", offsetof(LoopObject, custom_call_at)},
 };
 #define N_LOOP_HOOKS (sizeof(loop_hooks) / sizeof(loop_hooks[0]))
 

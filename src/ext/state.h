@@ -141,6 +141,7 @@ typedef struct LoopObject {
                                    on the instance (Loop_setattro) */
     char custom_call_soon;      /* ... call_soon() */
     char custom_run_once;       /* ... _run_once() */
+    char custom_call_at;        /* ... call_at() (call_later() calls it) */
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
