@@ -15,113 +15,38 @@ handle_state(HandleObject *h)
     return h->loop->st;
 }
 
-/* ---- the cache of dead handles (see HANDLE_CACHE_KEEP) ------------------ */
+/* ---- the freelists of dead handles (see HANDLE_FREELIST_MAX) ----------- */
 
 static inline PyObject *
-cache_pop(handle_cache *c)
+freelist_pop(handle_freelist *f)
 {
-    if (c->n == 0) {
-        return NULL;
-    }
-    PyObject *o = c->items[--c->n];
-    if (c->n < c->low) {
-        c->low = c->n;
-    }
-    return o;
+    return f->n > 0 ? f->items[--f->n] : NULL;
 }
 
-/* 0 if the cache took `o`, -1 if it is full (the caller frees it). */
-static int
-cache_push(handle_cache *c, PyObject *o, Py_ssize_t max)
+/* 0 if the freelist took `o`, -1 if it is full (the caller frees it). */
+static inline int
+freelist_push(handle_freelist *f, PyObject *o)
 {
-    if (c->n == c->cap) {
-        if (c->cap >= max) {
-            return -1;
-        }
-        Py_ssize_t cap = c->cap ? c->cap * 2 : HANDLE_CACHE_KEEP;
-        PyObject **items = PyMem_Realloc(c->items, cap * sizeof(PyObject *));
-        if (items == NULL) {
-            return -1;      /* no error: the handle is simply not cached */
-        }
-        c->items = items;
-        c->cap = cap;
+#if HANDLE_FREELIST_MAX > 0
+    if (f->n < HANDLE_FREELIST_MAX) {
+        f->items[f->n++] = o;
+        return 0;
     }
-    c->items[c->n++] = o;
-    return 0;
+#else
+    (void)f;
+    (void)o;
+#endif
+    return -1;
 }
 
-/* Frees what the whole last period left unused, down to the lasting
- * HANDLE_CACHE_KEEP, and starts the next period's count; a cache a quarter
- * full gets a smaller array. */
-static void
-cache_trim(handle_cache *c)
-{
-    Py_ssize_t excess = c->low - HANDLE_CACHE_KEEP;
-    while (excess-- > 0) {
-        PyObject_GC_Del(c->items[--c->n]);
-    }
-    c->low = c->n;
-    if (c->cap > HANDLE_CACHE_KEEP && c->n < c->cap / 4) {
-        Py_ssize_t cap = c->cap / 2;
-        PyObject **items = PyMem_Realloc(c->items, cap * sizeof(PyObject *));
-        if (items != NULL) {
-            c->items = items;
-            c->cap = cap;
-        }
-    }
-}
-
-/* Called by loop iterations while the Handle cache holds more than it
- * keeps for good (the TimerHandle one never does).  Returns how long a poll
- * may block before the next trim is due, so that an idle loop gives the
- * memory back too, or -1 once a trim is back to the lasting size. */
-int64_t
-handle_cache_maintain(eloop_state *st)
-{
-    int64_t now = el_now_ns();
-    int64_t period = st->cache_period_ns ? st->cache_period_ns
-                                         : HANDLE_CACHE_PERIOD_NS;
-    if (st->cache_trim_at == 0) {
-        /* A period starts: count what it uses from here. */
-        st->handles.low = st->handles.n;
-    }
-    else if (now >= st->cache_trim_at) {
-        cache_trim(&st->handles);
-        if (st->handles.n <= HANDLE_CACHE_KEEP) {
-            st->cache_trim_at = 0;
-            return -1;
-        }
-    }
-    else {
-        return st->cache_trim_at - now;
-    }
-    st->cache_trim_at = now + period;
-    return period;
-}
-
-/* _eloop._handle_cache([period]) -> (handles, timer handles) cached now;
- * `period` (seconds) replaces the trim period.  For tests and tools. */
+/* _eloop._handle_freelists() -> (handles, timer handles, bound): how many
+ * dead handles each freelist holds now, and how many it may.  For tests. */
 PyObject *
-eloop_handle_cache(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+eloop_handle_freelists(PyObject *mod, PyObject *Py_UNUSED(unused))
 {
     eloop_state *st = PyModule_GetState(mod);
-    if (nargs > 1) {
-        PyErr_SetString(PyExc_TypeError, "_handle_cache([period])");
-        return NULL;
-    }
-    if (nargs == 1) {
-        double p = PyFloat_AsDouble(args[0]);
-        if (p == -1.0 && PyErr_Occurred()) {
-            return NULL;
-        }
-        if (!(p > 0 && p < 1e6)) {
-            PyErr_SetString(PyExc_ValueError, "period must be in (0, 1e6)");
-            return NULL;
-        }
-        st->cache_period_ns = (int64_t)(p * 1e9);
-        st->cache_trim_at = 0;
-    }
-    return Py_BuildValue("nn", st->handles.n, st->timers.n);
+    return Py_BuildValue("iii", st->handles.n, st->timers.n,
+                         HANDLE_FREELIST_MAX);
 }
 
 static HandleObject *
@@ -172,7 +97,7 @@ handle_new(LoopObject *loop, PyObject *callback, PyObject *const *args,
            Py_ssize_t nargs, PyObject *context)
 {
     eloop_state *st = loop->st;
-    HandleObject *h = (HandleObject *)cache_pop(&st->handles);
+    HandleObject *h = (HandleObject *)freelist_pop(&st->handles);
     if (h != NULL) {
         PyObject_Init((PyObject *)h, st->HandleType);
     }
@@ -191,7 +116,7 @@ timer_handle_new(LoopObject *loop, double whenf, PyObject *when,
                  PyObject *context)
 {
     eloop_state *st = loop->st;
-    TimerHandleObject *t = (TimerHandleObject *)cache_pop(&st->timers);
+    TimerHandleObject *t = (TimerHandleObject *)freelist_pop(&st->timers);
     if (t != NULL) {
         PyObject_Init((PyObject *)t, st->TimerHandleType);
     }
@@ -296,7 +221,10 @@ handle_run(HandleObject *h)
         }
     }
     if (res == NULL) {
-        rc = handle_report(h, callback, args);
+        /* asyncio formats the handle's fields at report time: a callback
+         * that cancelled its own handle is reported as "None()". */
+        rc = handle_cancelled(h) ? handle_report(h, Py_None, Py_None)
+                                 : handle_report(h, callback, args);
     }
     else {
         Py_DECREF(res);
@@ -474,22 +402,19 @@ Handle_dealloc(HandleObject *h)
     }
     /* A linked timer is owned by the heap, so it cannot be dying here.
      * TimerHandle is final, so the type says which fields there are; a
-     * Python subclass of Handle is not cached. */
-    handle_cache *cache = NULL;
-    Py_ssize_t max = 0;
+     * Python subclass of Handle is not kept. */
+    handle_freelist *fl = NULL;
     if (st != NULL && tp == st->TimerHandleType) {
         TimerHandle_clear((TimerHandleObject *)h);
-        cache = &st->timers;
-        max = HANDLE_CACHE_KEEP;
+        fl = &st->timers;
     }
     else {
         Handle_clear(h);
         if (st != NULL && tp == st->HandleType) {
-            cache = &st->handles;
-            max = HANDLE_CACHE_MAX;
+            fl = &st->handles;
         }
     }
-    if (cache == NULL || cache_push(cache, (PyObject *)h, max) < 0) {
+    if (fl == NULL || freelist_push(fl, (PyObject *)h) < 0) {
         tp->tp_free(h);
     }
     Py_DECREF(tp);
@@ -498,14 +423,10 @@ Handle_dealloc(HandleObject *h)
 void
 handle_freelists_clear(eloop_state *st)
 {
-    handle_cache *caches[2] = {&st->handles, &st->timers};
-    for (int i = 0; i < 2; i++) {
-        while (caches[i]->n > 0) {
-            PyObject_GC_Del(caches[i]->items[--caches[i]->n]);
-        }
-        PyMem_Free(caches[i]->items);
-        caches[i]->items = NULL;
-        caches[i]->cap = caches[i]->low = 0;
+    PyObject *o;
+    while ((o = freelist_pop(&st->handles)) != NULL
+           || (o = freelist_pop(&st->timers)) != NULL) {
+        PyObject_GC_Del(o);
     }
 }
 

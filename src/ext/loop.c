@@ -325,6 +325,29 @@ loop_call_at(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                             context);
 }
 
+/* asyncio's call_later() is self.call_at(self.time() + delay, ...), so a
+ * replaced call_at() gets the call: args are the callback and its
+ * arguments, followed by the values of kwnames. */
+static PyObject *
+loop_call_at_through_self(LoopObject *self, PyObject *when,
+                          PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *meth = PyObject_GetAttrString((PyObject *)self, "call_at");
+    PyObject **v = meth ? PyMem_New(PyObject *, 1 + nargs + nkw) : NULL;
+    if (v == NULL) {
+        Py_XDECREF(meth);
+        return meth ? PyErr_NoMemory() : NULL;
+    }
+    v[0] = when;
+    memcpy(v + 1, args, (nargs + nkw) * sizeof(PyObject *));
+    PyObject *res = PyObject_Vectorcall(meth, v, 1 + nargs, kwnames);
+    PyMem_Free(v);
+    Py_DECREF(meth);
+    return res;
+}
+
 static PyObject *
 loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
                 PyObject *kwnames)
@@ -346,7 +369,8 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
         PyErr_SetString(PyExc_TypeError, "delay must not be None");
         return NULL;
     }
-    if (!self->custom_time && PyFloat_CheckExact(delay)) {
+    if (!self->custom_time && !self->custom_call_at
+        && PyFloat_CheckExact(delay)) {
         /* The same double arithmetic as asyncio's self.time() + delay. */
         return loop_schedule_at(self,
                                 (double)el_now_ns() * 1e-9
@@ -362,8 +386,9 @@ loop_call_later(LoopObject *self, PyObject *const *args, Py_ssize_t nargsf,
     if (when == NULL) {
         return NULL;
     }
-    PyObject *res = loop_schedule_at(self, 0.0, when, args + 1, nargs - 1,
-                                     context);
+    PyObject *res = self->custom_call_at
+        ? loop_call_at_through_self(self, when, args + 1, nargs - 1, kwnames)
+        : loop_schedule_at(self, 0.0, when, args + 1, nargs - 1, context);
     Py_DECREF(when);
     return res;
 }
@@ -446,18 +471,6 @@ loop_run_once(LoopObject *self)
         timeout = t->when <= now ? 0 : t->when - now;
         if (timeout > MAX_TIMEOUT_NS) {
             timeout = MAX_TIMEOUT_NS;
-        }
-    }
-
-    /* A Handle cache past its lasting size is trimmed on time.  A loop
-     * about to block looks at the clock for it; a busy one only every 256th
-     * iteration, not to add a clock read to each. */
-    eloop_state *st = self->st;
-    if (st->handles.n > HANDLE_CACHE_KEEP
-        && (timeout != 0 || (++st->cache_ticks & 255) == 0)) {
-        int64_t trim = handle_cache_maintain(st);
-        if (trim >= 0 && (timeout < 0 || timeout > trim)) {
-            timeout = trim;
         }
     }
 
@@ -888,6 +901,9 @@ loop_close(LoopObject *self, PyObject *Py_UNUSED(ignored))
         self->core_ready = 0;
         el_loop_close(&self->core);
     }
+    /* The freelists are module state, shared with other loops; a closed
+     * loop still gives their memory back (refilling them is cheap). */
+    handle_freelists_clear(self->st);
     if (PyErr_Occurred()) {
         return NULL;
     }
@@ -968,6 +984,52 @@ loop_overrides(PyTypeObject *type, eloop_state *st, const char *name)
     return r;
 }
 
+/* The methods asyncio's own code calls through self, so that replacing one,
+ * in a subclass or on the instance (test suites patch loop.time), reroutes
+ * those calls; the C paths take them directly while the flag is clear. */
+static const struct {
+    const char *name;
+    size_t flag;                /* offset of its char flag in LoopObject */
+} loop_hooks[] = {
+    {"time", offsetof(LoopObject, custom_time)},
+    {"call_soon", offsetof(LoopObject, custom_call_soon)},
+    {"_run_once", offsetof(LoopObject, custom_run_once)},
+    {"call_at", offsetof(LoopObject, custom_call_at)},
+};
+#define N_LOOP_HOOKS (sizeof(loop_hooks) / sizeof(loop_hooks[0]))
+
+/* Sets hook i's flag from the type alone. */
+static int
+loop_hook_from_type(LoopObject *self, size_t i)
+{
+    int r = loop_overrides(Py_TYPE(self), self->st, loop_hooks[i].name);
+    if (r < 0) {
+        return -1;
+    }
+    *((char *)self + loop_hooks[i].flag) = (char)r;
+    return 0;
+}
+
+/* Notices an instance patch when it is made (and `del` when it is undone),
+ * so the hot paths test a flag instead of looking the name up per call. */
+static int
+Loop_setattro(LoopObject *self, PyObject *name, PyObject *value)
+{
+    if (PyObject_GenericSetAttr((PyObject *)self, name, value) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < N_LOOP_HOOKS; i++) {
+        if (PyUnicode_EqualToUTF8Compat(name, loop_hooks[i].name)) {
+            if (value == NULL) {
+                return loop_hook_from_type(self, i);
+            }
+            *((char *)self + loop_hooks[i].flag) = 1;
+            break;
+        }
+    }
+    return 0;
+}
+
 static PyObject *
 Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
          PyObject *Py_UNUSED(kwds))
@@ -1014,15 +1076,11 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     if (self->asyncgens == NULL) {
         return loop_new_fail(self);
     }
-    int t = loop_overrides(type, st, "time");
-    int c = t < 0 ? -1 : loop_overrides(type, st, "call_soon");
-    int r = c < 0 ? -1 : loop_overrides(type, st, "_run_once");
-    if (r < 0) {
-        return loop_new_fail(self);
+    for (size_t i = 0; i < N_LOOP_HOOKS; i++) {
+        if (loop_hook_from_type(self, i) < 0) {
+            return loop_new_fail(self);
+        }
     }
-    self->custom_time = (char)t;
-    self->custom_call_soon = (char)c;
-    self->custom_run_once = (char)r;
     /* asyncio's loop asks coroutines._is_debug_mode() (sys.flags.dev_mode
      * or PYTHONASYNCIODEBUG); ask it too, so patching it works the same. */
     PyObject *dbg = PyObject_CallMethod(st->coroutines, "_is_debug_mode",
@@ -1280,6 +1338,7 @@ static PyType_Slot Loop_slots[] = {
     {Py_tp_traverse, Loop_traverse},
     {Py_tp_clear, Loop_clear},
     {Py_tp_repr, Loop_repr},
+    {Py_tp_setattro, Loop_setattro},
     {Py_tp_methods, Loop_methods},
     {Py_tp_getset, Loop_getset},
     {Py_tp_members, Loop_members},

@@ -20,8 +20,7 @@ static PyMethodDef module_methods[] = {
     {"_run_until_complete_cb", (PyCFunction)eloop_run_until_complete_cb,
      METH_O, NULL},
     {"_sighandler_noop", (PyCFunction)sighandler_noop, METH_VARARGS, NULL},
-    {"_handle_cache", (PyCFunction)(void (*)(void))eloop_handle_cache,
-     METH_FASTCALL, NULL},
+    {"_handle_freelists", eloop_handle_freelists, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,26 +13,30 @@
 #include "compat.h"
 #include "el.h"
 
-/* Dead handles are cached for reuse (handle.c): their memory is already
- * GC-headed and untracked, so reuse skips the allocator.  HANDLE_CACHE_KEEP
- * of each kind stay for good, like a freelist.  Beyond that the Handle
- * cache grows to what bursts of callbacks need, up to HANDLE_CACHE_MAX, and
- * what a whole HANDLE_CACHE_PERIOD_NS did not use is freed: pymalloc unmaps
- * an arena the moment it is empty, so a burst of N handles otherwise
- * page-faults all of its memory in again, every time (bench/README.md).
- * TimerHandles stop at HANDLE_CACHE_KEEP: timers die in deadline order, so
- * a large cache would hand their memory back in random order, which made
- * the next burst of timers slower than fresh memory. */
-#define HANDLE_CACHE_KEEP 256
-#define HANDLE_CACHE_MAX (1 << 18)
-#define HANDLE_CACHE_PERIOD_NS INT64_C(1000000000)
+/* Dead handles go to a freelist for reuse (handle.c), as CPython keeps
+ * freelists of its own small objects: their memory is already GC-headed
+ * and untracked, so reuse skips the allocator.  Bounded like CPython's (a
+ * few hundred), so what a burst of callbacks frees goes back to the
+ * allocator, and emptied when a loop closes.  The AddressSanitizer build
+ * has none, so that every dead handle reaches free() where a
+ * use-after-free shows. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ELOOP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ELOOP_ASAN 1
+#endif
+#endif
+#ifdef ELOOP_ASAN
+#define HANDLE_FREELIST_MAX 0
+#else
+#define HANDLE_FREELIST_MAX 256
+#endif
 
 typedef struct {
-    PyObject **items;
-    Py_ssize_t n;       /* cached now */
-    Py_ssize_t cap;     /* slots in items */
-    Py_ssize_t low;     /* fewest cached since the period began */
-} handle_cache;
+    int n;              /* dead handles in items now */
+    PyObject *items[HANDLE_FREELIST_MAX > 0 ? HANDLE_FREELIST_MAX : 1];
+} handle_freelist;
 
 typedef struct {
     PyTypeObject *LoopType;
@@ -82,12 +86,8 @@ typedef struct {
     PyObject *str_read_ready;           /* "_read_ready" */
     PyObject *str_write_ready;          /* "_write_ready" */
 
-    handle_cache handles;
-    handle_cache timers;
-    int64_t cache_trim_at;      /* el_now_ns() of the next trim of the
-                                   Handle cache, 0: no period running */
-    unsigned cache_ticks;       /* loop iterations, to look now and then */
-    int64_t cache_period_ns;    /* 0: HANDLE_CACHE_PERIOD_NS (tests set it) */
+    handle_freelist handles;
+    handle_freelist timers;
 
     /* sock.c: socket operations, resolution and the accept loop.  Filled
      * by sock_state_init(), visited by sock_state_traverse(), released by
@@ -137,9 +137,11 @@ typedef struct LoopObject {
     char closed;
     char stopping;
     char debug;
-    char custom_time;           /* a subclass overrides time() */
+    char custom_time;           /* time() is replaced, by a subclass or
+                                   on the instance (Loop_setattro) */
     char custom_call_soon;      /* ... call_soon() */
     char custom_run_once;       /* ... _run_once() */
+    char custom_call_at;        /* ... call_at() (call_later() calls it) */
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
@@ -233,9 +235,7 @@ void handle_cancel(HandleObject *h);
 PyObject *handle_format(HandleObject *h, int cancelled);
 
 void handle_freelists_clear(eloop_state *st);
-int64_t handle_cache_maintain(eloop_state *st);
-PyObject *eloop_handle_cache(PyObject *mod, PyObject *const *args,
-                             Py_ssize_t nargs);
+PyObject *eloop_handle_freelists(PyObject *mod, PyObject *unused);
 
 /* loop.c */
 extern PyType_Spec Loop_spec;
