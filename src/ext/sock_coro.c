@@ -268,12 +268,17 @@ SockCoro_throw(SockCoroObject *c, PyObject *args)
         coro_clear_args(c);
         return raise_thrown(typ, val, tb);
     }
-    /* Thrown in at `await fut`: the future's iterator raises it. */
+    /* Thrown in at `await fut`: the future's iterator raises it.  The
+     * arguments go on as given: the 3-argument form is deprecated in
+     * 3.12+ and warns even when val and tb are None. */
+    PyObject *meth = PyObject_GetAttrString(c->it, "throw");
+    if (meth == NULL) {
+        return NULL;
+    }
     c->running = 1;
-    PyObject *r = PyObject_CallMethod(c->it, "throw", "OOO", typ,
-                                      val ? val : Py_None,
-                                      tb ? tb : Py_None);
+    PyObject *r = PyObject_Call(meth, args, NULL);
     c->running = 0;
+    Py_DECREF(meth);
     if (r == NULL) {
         Py_CLEAR(c->it);
         c->state = CORO_DONE;
