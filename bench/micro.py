@@ -43,6 +43,7 @@ import operator
 import os
 import platform
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -422,6 +423,30 @@ def bench_gather_tasks(loop, n, run, name):
     return {"seconds": times[1] - times[0], "ops": n}
 
 
+def bench_getaddrinfo_numeric(loop, n, run, name):
+    """One task: n x `await loop.getaddrinfo('127.0.0.1', 80, type=SOCK_STREAM)`.
+
+    A numeric host needs no lookup; asyncio still sends every call to its
+    executor, eloop and uvloop answer it in the loop's thread."""
+    times = [0.0, 0.0]
+    out = []
+
+    async def main():
+        getaddrinfo = loop.getaddrinfo
+        stream = socket.SOCK_STREAM
+        res = None
+        times[0] = perf_counter()
+        for _ in range(n):
+            res = await getaddrinfo('127.0.0.1', 80, type=stream)
+        times[1] = perf_counter()
+        out.append(res)
+
+    run(loop.run_until_complete, main())
+    want = socket.getaddrinfo('127.0.0.1', 80, type=socket.SOCK_STREAM)
+    check(out == [want], "getaddrinfo_numeric", name, f"got {out!r}, want {want!r}")
+    return {"seconds": times[1] - times[0], "ops": n}
+
+
 # name -> (function, default N, short description)
 BENCHES = {
     "call_soon": (bench_call_soon, 200_000, "call_soon(cb), 0 args"),
@@ -437,6 +462,8 @@ BENCHES = {
     "timers_fire": (bench_timers_fire, 100_000, "timers with 0..10ms delays firing"),
     "sleep0": (bench_sleep0, 100_000, "await asyncio.sleep(0) in one task"),
     "gather_tasks": (bench_gather_tasks, 100_000, "create_task x N + gather"),
+    "getaddrinfo_numeric": (bench_getaddrinfo_numeric, 20_000,
+                            "await loop.getaddrinfo('127.0.0.1', 80, type=SOCK_STREAM)"),
 }
 
 QUICK_DIVISOR = 20

@@ -116,19 +116,47 @@ _TLS_MSG = ("eloop does not implement TLS yet (planned: TLS); "
 
 
 def _no_tls(fn, server):
-    """asyncio's fn, refusing TLS up front: before any socket is created,
-    bound or connected, so nothing is left open behind the error."""
+    """asyncio's fn, refusing TLS.  Without a sock= the refusal comes up
+    front, before any socket is created, bound or connected.  A sock= is
+    the caller's until asyncio's own checks accept it, so those run first
+    (with their errors, the socket left open as asyncio leaves it); once
+    taken, the refusal closes it, as asyncio closes a taken socket on its
+    failure paths -- a peer waiting for a handshake then sees EOF."""
 
     @functools.wraps(fn)
     async def method(self, *args, ssl=None, **kwargs):
         # create_server() takes an SSLContext (a bool is asyncio's
         # TypeError); the client side treats any true value as TLS.
-        if (ssl is not None and not isinstance(ssl, bool)) if server \
-                else ssl:
+        if not ((ssl is not None and not isinstance(ssl, bool)) if server
+                else ssl):
+            return await fn(self, *args, ssl=ssl, **kwargs)
+        if kwargs.get("sock") is None:
             raise NotImplementedError(_TLS_MSG)
-        return await fn(self, *args, ssl=ssl, **kwargs)
+        if not server:
+            # _create_connection_transport() below refuses.
+            return await fn(self, *args, ssl=ssl, **kwargs)
+        # The server keeps what it took: make it (not serving, without the
+        # TLS-only options asyncio rejects without ssl), then close it.
+        kwargs.pop("ssl_handshake_timeout", None)
+        kwargs.pop("ssl_shutdown_timeout", None)
+        kwargs["start_serving"] = False
+        srv = await fn(self, *args, **kwargs)
+        srv.close()
+        raise NotImplementedError(_TLS_MSG)
 
     return method
+
+
+def _create_connection_transport(self, sock, protocol_factory, ssl, *args,
+                                 **kwargs):
+    # Reached once asyncio has taken sock (create_connection,
+    # connect_accepted_socket, create_unix_connection); refused before
+    # protocol_factory() is called.
+    if ssl:
+        sock.close()
+        raise NotImplementedError(_TLS_MSG)
+    return _base._create_connection_transport(self, sock, protocol_factory,
+                                              ssl, *args, **kwargs)
 
 
 def _make_ssl_transport(self, *args, **kwargs):
@@ -189,14 +217,15 @@ for _name, _fn in {
     # connections and servers
     "create_connection": _no_tls(_base.create_connection, False),
     "create_server": _no_tls(_base.create_server, True),
-    "connect_accepted_socket": _no_tls(_base.connect_accepted_socket,
-                                       False),
+    # Its sock is positional, always given: _create_connection_transport()
+    # refuses TLS once asyncio's checks have passed.
+    "connect_accepted_socket": _base.connect_accepted_socket,
     "create_unix_connection": _no_tls(_unix.create_unix_connection, False),
     "create_unix_server": _no_tls(_unix.create_unix_server, True),
     "_ensure_resolved": _base._ensure_resolved,
     "_create_server_getaddrinfo": _base._create_server_getaddrinfo,
     "_connect_sock": _base._connect_sock,
-    "_create_connection_transport": _base._create_connection_transport,
+    "_create_connection_transport": _create_connection_transport,
     "_getaddrinfo_debug": _base._getaddrinfo_debug,
     "_make_ssl_transport": _make_ssl_transport,
     # sendfile: os.sendfile() on the socket, or read + send
@@ -214,9 +243,13 @@ for _name, _fn in {
 }.items():
     setattr(Loop, _name, _fn)
 
-def _not_yet(name, issue):
-    msg = (f"eloop does not implement loop.{name}() yet "
-           f"(planned: {issue}); see the README")
+def _not_yet_msg(name):
+    return (f"eloop does not implement loop.{name}() yet "
+            f"(planned: {NOT_IMPLEMENTED[name]}); see the README")
+
+
+def _not_yet(name):
+    msg = _not_yet_msg(name)
 
     async def coro_method(self, *args, **kwargs):
         raise NotImplementedError(msg)
@@ -241,7 +274,33 @@ NOT_IMPLEMENTED = {
     "start_tls": "TLS",
 }
 
-for _name, _issue in NOT_IMPLEMENTED.items():
+for _name in NOT_IMPLEMENTED:
     if hasattr(asyncio.AbstractEventLoop, _name):
-        setattr(Loop, _name, _not_yet(_name, _issue))
-del _name, _issue, _fn
+        setattr(Loop, _name, _not_yet(_name))
+
+
+_refuse_datagram = Loop.create_datagram_endpoint
+
+
+async def create_datagram_endpoint(self, *args, sock=None, **kwargs):
+    # Refused, but a sock= that asyncio would take is closed, not left
+    # open.  Without one the refusal comes first, as for the other methods
+    # not built yet; with one, asyncio's own checks run (a socket they
+    # reject stays the caller's) and the transport it would then make
+    # closes the socket and refuses.
+    if sock is None:
+        return await _refuse_datagram(self, *args, **kwargs)
+    return await _base.create_datagram_endpoint(self, *args, sock=sock,
+                                                **kwargs)
+
+
+def _make_datagram_transport(self, sock, *args, **kwargs):
+    sock.close()
+    raise NotImplementedError(_not_yet_msg("create_datagram_endpoint"))
+
+
+create_datagram_endpoint.__qualname__ = "Loop.create_datagram_endpoint"
+create_datagram_endpoint.__doc__ = _refuse_datagram.__doc__
+Loop.create_datagram_endpoint = create_datagram_endpoint
+Loop._make_datagram_transport = _make_datagram_transport
+del _name, _fn, create_datagram_endpoint, _make_datagram_transport

@@ -1177,7 +1177,8 @@ sock_state_init(PyObject *mod, eloop_state *st)
     X(raw_fileno)                                                           \
     X(getnameinfo) X(SSLSocket) X(TransportSocket) X(ipaddr_info)           \
     X(constants) X(str_fileno) X(str_create_future) X(str_set_result)       \
-    X(str_set_exception) X(str_done) X(str_add_done_callback)
+    X(str_set_exception) X(str_done) X(str_add_done_callback) X(af_inet)    \
+    X(af_inet6) X(sock_kinds[0]) X(sock_kinds[1]) X(sock_kinds[2]) X(zero)
 
 int
 sock_state_traverse(eloop_state *st, visitproc visit, void *arg)

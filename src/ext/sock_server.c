@@ -6,9 +6,11 @@
  * Resolution runs socket.getaddrinfo()/getnameinfo() in the default
  * executor, as asyncio does.  One exception: a request the resolver
  * answers without any lookup -- an IPv4/IPv6 literal (or no host) and a
- * numeric port -- is answered by calling socket.getaddrinfo() right here,
- * which saves two thread hops and gives the identical result (it is the
- * same call).  Anything that could touch /etc/hosts, DNS or
+ * numeric port; getnameinfo() with NI_NUMERICHOST | NI_NUMERICSERV -- is
+ * answered right here, which saves two thread hops.  The common numeric
+ * getaddrinfo() answers are built in C (see numeric_answer()); the rest
+ * call socket.getaddrinfo()/getnameinfo() here, the identical result by
+ * construction.  Anything that could touch /etc/hosts, DNS or
  * /etc/services still goes to the executor.
  *
  * The accept loop: _start_serving() registers an Acceptor (a C callable)
@@ -36,6 +38,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <string.h>
@@ -45,6 +48,51 @@
 
 /* ---- name resolution ---------------------------------------------------- */
 
+/* The bytes the resolver gets for an ASCII str or a bytes object (what
+ * socket.getaddrinfo() passes on for either), copied into buf as a C
+ * string.  0 for anything else, or if empty, too long or holding a NUL. */
+static int
+c_string(PyObject *o, char *buf, size_t size)
+{
+    const char *s;
+    Py_ssize_t len;
+    if (PyUnicode_Check(o) && PyUnicode_IS_ASCII(o)) {
+        /* Compact ASCII: the UTF-8 form is the data itself. */
+        s = PyUnicode_AsUTF8AndSize(o, &len);
+        if (s == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    else if (PyBytes_Check(o)) {
+        s = PyBytes_AS_STRING(o);
+        len = PyBytes_GET_SIZE(o);
+    }
+    else {
+        return 0;
+    }
+    if (len == 0 || (size_t)len >= size
+        || memchr(s, '\0', (size_t)len) != NULL) {
+        return 0;
+    }
+    memcpy(buf, s, (size_t)len);
+    buf[len] = '\0';
+    return 1;
+}
+
+/* AF_INET or AF_INET6 if buf is an address literal that glibc's
+ * getaddrinfo() parses as inet_pton() does (with the address in addr),
+ * else 0.  A scope id ("%lo") is not part of it. */
+static int
+parse_address(const char *buf, void *addr)
+{
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        return AF_INET;
+    }
+    return strchr(buf, ':') != NULL && inet_pton(AF_INET6, buf, addr) == 1
+               ? AF_INET6 : 0;
+}
+
 /* True if the resolver answers `host` without a lookup: no host, or an
  * IPv4 dotted quad, or an IPv6 literal with an optional numeric scope (or
  * the name of an existing interface, for link-local addresses).  glibc
@@ -53,49 +101,21 @@
 static int
 host_is_numeric(PyObject *host)
 {
-    const char *s;
-    Py_ssize_t len;
     char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+    struct in6_addr a6;
     if (host == Py_None) {
         return 1;
     }
-    if (PyUnicode_Check(host)) {
-        if (!PyUnicode_IS_ASCII(host)) {
-            return 0;
-        }
-        s = PyUnicode_AsUTF8AndSize(host, &len);
-        if (s == NULL) {
-            PyErr_Clear();
-            return 0;
-        }
-    }
-    else if (PyBytes_Check(host)) {
-        s = PyBytes_AS_STRING(host);
-        len = PyBytes_GET_SIZE(host);
-    }
-    else {
+    if (!c_string(host, buf, sizeof(buf))) {
         return 0;
-    }
-    if (len == 0 || len >= (Py_ssize_t)sizeof(buf)
-        || memchr(s, '\0', (size_t)len) != NULL) {
-        return 0;
-    }
-    memcpy(buf, s, (size_t)len);
-    buf[len] = '\0';
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, buf, &a4) == 1) {
-        return 1;
     }
     char *scope = strchr(buf, '%');
     if (scope != NULL) {
         *scope++ = '\0';
     }
-    if (inet_pton(AF_INET6, buf, &a6) != 1) {
-        return 0;
-    }
-    if (scope == NULL) {
-        return 1;
+    int af = parse_address(buf, &a6);
+    if (scope == NULL || af != AF_INET6) {
+        return af != 0 && scope == NULL;
     }
     if (*scope == '\0') {
         return 0;
@@ -109,30 +129,30 @@ host_is_numeric(PyObject *host)
            && if_nametoindex(scope) != 0;
 }
 
+/* The value of a str/bytes port of 1 to 5 decimal digits (glibc wraps
+ * values above 65535 without a lookup), or -1 if it is not one. */
+static long
+digits_port(PyObject *port)
+{
+    char buf[6];
+    if (!c_string(port, buf, sizeof(buf))) {
+        return -1;
+    }
+    long v = 0;
+    for (const char *c = buf; *c != '\0'; c++) {
+        if (*c < '0' || *c > '9') {
+            return -1;
+        }
+        v = v * 10 + (*c - '0');
+    }
+    return v;
+}
+
 /* True if `port` needs no /etc/services lookup. */
 static int
 port_is_numeric(PyObject *port)
 {
-    const char *s;
-    Py_ssize_t len;
-    if (port == Py_None || PyLong_Check(port)) {
-        return 1;
-    }
-    if (PyUnicode_Check(port)) {
-        s = PyUnicode_AsUTF8AndSize(port, &len);
-        if (s == NULL) {
-            PyErr_Clear();
-            return 0;
-        }
-    }
-    else if (PyBytes_Check(port)) {
-        s = PyBytes_AS_STRING(port);
-        len = PyBytes_GET_SIZE(port);
-    }
-    else {
-        return 0;
-    }
-    return len > 0 && len <= 5 && strspn(s, "0123456789") == (size_t)len;
+    return port == Py_None || PyLong_Check(port) || digits_port(port) >= 0;
 }
 
 static int
@@ -174,62 +194,217 @@ run_in_default_executor(LoopObject *self, PyObject *func,
     return r;
 }
 
+/* ---- numeric answers built here ---------------------------------------- */
+
+/* The common case -- an IPv4/IPv6 literal, a numeric port, a plain
+ * family/type/proto and no flag that changes the answer -- is answered
+ * without calling the resolver at all: the result is built here as
+ * socket.getaddrinfo() builds it from glibc's answer, with the same enum
+ * members, the same (type, proto) entries in glibc's order and the same
+ * sockaddr tuples.  Everything else (None host, scope ids, service names,
+ * odd protocols, AI_ADDRCONFIG, AI_CANONNAME, ...) takes the paths above,
+ * which call the real function.  tests/test_getaddrinfo.py checks the
+ * equivalence over a matrix of inputs. */
+
+/* glibc's (type, proto) entries for a numeric host, in its order; a type
+ * of 0 with a proto of 0 gives all three (RAW included, even with a
+ * port). */
+static const struct {
+    int type, proto;
+} gai_kinds[3] = {
+    {SOCK_STREAM, IPPROTO_TCP}, {SOCK_DGRAM, IPPROTO_UDP}, {SOCK_RAW, 0},
+};
+
+/* The port glibc uses for what socket.getaddrinfo() passes it: None
+ * (0), an exact int (printed with "%ld"; a subclass is an OSError there),
+ * or a str/bytes of digits.  -1 where the general path must decide
+ * (service names, signs, spaces, ports that glibc would wrap). */
+static long
+numeric_port(PyObject *port)
+{
+    if (port == Py_None) {
+        return 0;
+    }
+    long v;
+    if (PyLong_CheckExact(port)) {
+        int overflow;
+        v = PyLong_AsLongAndOverflow(port, &overflow);
+    }
+    else {
+        v = digits_port(port);
+    }
+    return v >= 0 && v <= 65535 ? v : -1;
+}
+
+/* The C long in an int argument (family/type/proto/flags, which
+ * socket.getaddrinfo() reads as C ints), or 0 with *ok cleared. */
+static long
+int_arg(PyObject *o, int *ok)
+{
+    if (!PyLong_Check(o)) {
+        *ok = 0;
+        return 0;
+    }
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(o, &overflow);
+    if (overflow || v < INT_MIN || v > INT_MAX) {
+        *ok = 0;
+    }
+    return v;
+}
+
+/* The answer to getaddrinfo(*v) built here (new reference), or NULL
+ * without an exception if it must come from the resolver, or NULL with
+ * one on failure. */
+static PyObject *
+numeric_answer(eloop_state *st, PyObject *const *v)
+{
+    int ok = 1;
+    long family = int_arg(v[2], &ok);
+    long type = int_arg(v[3], &ok);
+    long proto = int_arg(v[4], &ok);
+    long flags = int_arg(v[5], &ok);
+    if (!ok || (flags & ~(long)(AI_PASSIVE | AI_NUMERICHOST
+                                | AI_NUMERICSERV)) != 0) {
+        return NULL;
+    }
+    /* The entries of gai_kinds[] in the answer: all three, or the one
+     * that type or proto selects. */
+    int first = 0, count = 1;
+    if (type == 0 && proto == 0) {
+        count = 3;
+    }
+    else if (type == 0 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP)) {
+        first = proto == IPPROTO_UDP;
+    }
+    else if (type == SOCK_STREAM || type == SOCK_DGRAM) {
+        first = type == SOCK_DGRAM;
+        if (proto != 0 && proto != gai_kinds[first].proto) {
+            return NULL;
+        }
+    }
+    else {
+        return NULL;
+    }
+    long port = numeric_port(v[1]);
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char addr[16];
+    int af = port >= 0 && v[0] != Py_None && c_string(v[0], buf, sizeof(buf))
+                 ? parse_address(buf, addr) : 0;
+    if (af == 0 || (family != AF_UNSPEC && family != af)) {
+        return NULL;
+    }
+
+    PyObject *text;
+    if (af == AF_INET && PyUnicode_CheckExact(v[0])) {
+        /* inet_pton() takes only canonical dotted quads (no leading
+         * zeros), which is what socket.getaddrinfo() would print. */
+        text = Py_NewRef(v[0]);
+    }
+    else {
+        if (inet_ntop(af, addr, buf, sizeof(buf)) == NULL) {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        text = PyUnicode_FromString(buf);
+    }
+    PyObject *portobj = text ? PyLong_FromLong(port) : NULL;
+    PyObject *sa = NULL, *canon = NULL, *list = NULL;
+    if (portobj != NULL) {
+        sa = af == AF_INET ? PyTuple_Pack(2, text, portobj)
+                           : PyTuple_Pack(4, text, portobj, st->sk.zero,
+                                          st->sk.zero);
+    }
+    canon = sa ? PyUnicode_FromStringAndSize("", 0) : NULL;
+    list = canon ? PyList_New(count) : NULL;
+    PyObject *famobj = af == AF_INET ? st->sk.af_inet : st->sk.af_inet6;
+    for (int i = 0; list != NULL && i < count; i++) {
+        PyObject *protoobj = PyLong_FromLong(gai_kinds[first + i].proto);
+        PyObject *item = protoobj ? PyTuple_Pack(
+            5, famobj, st->sk.sock_kinds[first + i], protoobj, canon, sa)
+            : NULL;
+        Py_XDECREF(protoobj);
+        if (item == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, item);
+    }
+    Py_XDECREF(text);
+    Py_XDECREF(portobj);
+    Py_XDECREF(sa);
+    Py_XDECREF(canon);
+    return list;
+}
+
+/* What run_in_executor() checks before anything runs, so that answers
+ * given here fail as asyncio's would. */
+static int
+executor_checks(LoopObject *self)
+{
+    if (loop_check_closed(self) < 0) {
+        return -1;
+    }
+    if (self->executor_shutdown_called) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Executor shutdown has been called");
+        return -1;
+    }
+    return 0;
+}
+
 /* The body of asyncio's getaddrinfo(): v holds host, port, family, type,
  * proto, flags (NULL when omitted). */
 PyObject *
 sk_start_getaddrinfo(LoopObject *self, PyObject *const *args, int *pending)
 {
     PyObject *v[6];
-    PyObject *zero = PyLong_FromLong(0);
-    if (zero == NULL) {
-        return NULL;
-    }
     for (int i = 0; i < 6; i++) {
-        v[i] = args[i] ? args[i] : zero;
+        v[i] = args[i] ? args[i] : self->st->sk.zero;
     }
-    PyObject *r;
     if (self->debug) {
         /* Timed and logged by asyncio's own _getaddrinfo_debug(). */
         PyObject *func = PyObject_GetAttrString((PyObject *)self,
                                                 "_getaddrinfo_debug");
-        r = func ? run_in_default_executor(self, func, v, 6) : NULL;
+        PyObject *r = func ? run_in_default_executor(self, func, v, 6) : NULL;
         Py_XDECREF(func);
         *pending = r != NULL;
+        return r;
     }
-    else if (answer_here(v)) {
-        /* run_in_executor()'s checks first, so errors stay the same. */
-        if (loop_check_closed(self) < 0) {
-            r = NULL;
-        }
-        else if (self->executor_shutdown_called) {
-            PyErr_SetString(PyExc_RuntimeError,
-                            "Executor shutdown has been called");
-            r = NULL;
-        }
-        else {
-            r = PyObject_Vectorcall(self->st->sk.getaddrinfo, v, 6, NULL);
-        }
+    if (executor_checks(self) < 0) {
+        return NULL;
     }
-    else {
-        r = run_in_default_executor(self, self->st->sk.getaddrinfo, v, 6);
-        *pending = r != NULL;
+    PyObject *r = numeric_answer(self->st, v);
+    if (r != NULL || PyErr_Occurred()) {
+        return r;
     }
-    Py_DECREF(zero);
+    if (answer_here(v)) {
+        /* No lookup either, but an answer this file does not build. */
+        return PyObject_Vectorcall(self->st->sk.getaddrinfo, v, 6, NULL);
+    }
+    r = run_in_default_executor(self, self->st->sk.getaddrinfo, v, 6);
+    *pending = r != NULL;
     return r;
 }
 
-/* The body of asyncio's getnameinfo(sockaddr, flags=0). */
+/* The body of asyncio's getnameinfo(sockaddr, flags=0).  With
+ * NI_NUMERICHOST and NI_NUMERICSERV the call makes no lookup (glibc
+ * formats the address and port), so it is made here, as numeric
+ * getaddrinfo() calls are. */
 PyObject *
 sk_start_getnameinfo(LoopObject *self, PyObject *const *args, int *pending)
 {
-    PyObject *zero = PyLong_FromLong(0);
-    if (zero == NULL) {
-        return NULL;
+    PyObject *v[2] = {args[0], args[1] ? args[1] : self->st->sk.zero};
+    int ok = 1;
+    long flags = int_arg(v[1], &ok);
+    if (ok && (flags & (NI_NUMERICHOST | NI_NUMERICSERV))
+                  == (NI_NUMERICHOST | NI_NUMERICSERV)) {
+        return executor_checks(self) < 0
+                   ? NULL
+                   : PyObject_Vectorcall(self->st->sk.getnameinfo, v, 2,
+                                         NULL);
     }
-    PyObject *v[2] = {args[0], args[1] ? args[1] : zero};
     PyObject *r = run_in_default_executor(self, self->st->sk.getnameinfo, v,
                                           2);
-    Py_DECREF(zero);
     *pending = r != NULL;
     return r;
 }
@@ -544,6 +719,20 @@ static PyType_Spec Acceptor_spec = {
 int
 sock_server_init_type(PyObject *mod, eloop_state *st)
 {
+    /* The enum members socket.getaddrinfo() puts in its answers. */
+    static const char *const kinds[3] = {"SOCK_STREAM", "SOCK_DGRAM",
+                                         "SOCK_RAW"};
+    for (int i = 0; i < 3; i++) {
+        if (eloop_import_attr(&st->sk.sock_kinds[i], "socket", kinds[i])
+            < 0) {
+            return -1;
+        }
+    }
+    if (eloop_import_attr(&st->sk.af_inet, "socket", "AF_INET") < 0
+        || eloop_import_attr(&st->sk.af_inet6, "socket", "AF_INET6") < 0
+        || (st->sk.zero = PyLong_FromLong(0)) == NULL) {
+        return -1;
+    }
     st->sk.AcceptorType = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &Acceptor_spec, NULL);
     return st->sk.AcceptorType ? 0 : -1;

@@ -107,6 +107,9 @@ typedef struct {
         PyObject *SSLSocket;            /* ssl.SSLSocket, or NULL */
         PyObject *TransportSocket;      /* asyncio.trsock.TransportSocket */
         PyObject *ipaddr_info;          /* asyncio.base_events._ipaddr_info */
+        PyObject *af_inet, *af_inet6;   /* socket.AF_INET, AF_INET6 */
+        PyObject *sock_kinds[3];        /* socket.SOCK_STREAM, DGRAM, RAW */
+        PyObject *zero;                 /* 0, omitted int arguments */
         PyObject *constants;            /* asyncio.constants */
         PyObject *str_fileno;
         PyObject *str_create_future;
