@@ -15,9 +15,9 @@ from asyncio import unix_events as _unix_events
 
 from . import _eloop
 from ._loop import Loop
+from ._version import __version__
 
 __all__ = ("Loop", "new_event_loop", "EventLoopPolicy", "run", "install")
-__version__ = "0.1.0"
 
 Handle = _eloop.Handle
 TimerHandle = _eloop.TimerHandle

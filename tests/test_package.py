@@ -177,3 +177,42 @@ def test_python_m_eloop_warns_nothing(tmp_path):
     """))
     r = _py("-W", "error", "-m", "eloop", str(prog))
     assert r.returncode == 0 and r.stdout == "Loop\n", r.stderr
+
+
+def test_python_m_eloop_version():
+    r = _py("-m", "eloop", "--version")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"eloop {eloop.__version__}\n"
+    assert r.stderr == ""
+
+
+def test_version_is_kept_in_one_place():
+    # pyproject.toml reads eloop/_version.py; nothing else spells it out.
+    from eloop import _version
+    assert eloop.__version__ == _version.__version__
+    with open(os.path.join(REPO, "pyproject.toml")) as f:
+        text = f.read()
+    assert 'dynamic = ["version"]' in text
+    assert "eloop._version.__version__" in text
+    assert _version.__version__ not in text
+
+
+def test_python_m_eloop_info():
+    import platform
+    r = _py("-m", "eloop", "--info")
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(": ", 1) for line in r.stdout.splitlines()[2:])
+    assert r.stdout.splitlines()[0] == f"eloop {eloop.__version__}"
+    assert lines["I/O backend"] == "epoll"
+    assert platform.python_version() in r.stdout.splitlines()[1]
+    assert lines["extension"] == eloop._eloop.__file__
+    # setup.py records the flags of the build this interpreter imports.
+    assert "-std=c11" in lines["build flags"]
+    assert lines["built for"].startswith(
+        "Python %d.%d " % sys.version_info[:2])
+
+
+def test_usage_names_version_and_info():
+    r = _py("-m", "eloop", "--help")
+    assert r.returncode == 0
+    assert "--version" in r.stdout and "--info" in r.stdout
