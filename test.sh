@@ -8,14 +8,29 @@
 #   3. CPython's test_asyncio against eloop, checked against
 #      tools/conformance/expected_failures_eloop*.txt;
 #   4. steps 1 and 3 again on the other CPythons the machine has (pyenv:
-#      3.12 and 3.13; pytest on both, conformance on 3.13).
+#      3.12 and 3.13; pytest on both, conformance on 3.13);
+#   5. the documentation site built with warnings as errors (mkdocs
+#      --strict: broken internal links and anchors fail; links to other
+#      sites cannot be checked offline) -- its examples run in step 1
+#      (tests/test_docs_examples.py);
+#   6. packaging: sdist and wheel with `python -m build`, a wheel built
+#      from the sdist alone, installed into a fresh venv and smoke-tested
+#      (tools/wheel-smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python3}
 
 deps() {
     "$1" -m pip install -q --disable-pip-version-check \
-        "pytest>=7" "pytest-timeout>=2" "setuptools>=61" wheel aiohttp uvicorn
+        "pytest>=7" "pytest-timeout>=2" "setuptools>=77" wheel aiohttp uvicorn
+}
+
+# Only on the main interpreter: the docs site, the packaging check and the
+# chart test need them once.
+tool_deps() {
+    "$1" -m pip install -q --disable-pip-version-check \
+        build "mkdocs>=1.5" "mkdocs-material>=9" "mkdocstrings[python]>=0.24" \
+        matplotlib
 }
 
 build() {
@@ -48,6 +63,7 @@ other_python() {
 
 echo "== installing test dependencies"
 deps "$PY"
+tool_deps "$PY"
 
 echo "== building eloop (-Wall -Wextra -Werror)"
 build "$PY"
@@ -55,6 +71,16 @@ build "$PY"
 export ELOOP_REQUIRED=1
 echo "== pytest: eloop and stock asyncio side by side, C core under ASan"
 "$PY" -m pytest -q -p no:cacheprovider tests
+
+echo "== docs: mkdocs build --strict"
+site=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
+
+echo "== packaging: sdist, wheel, fresh-venv smoke test"
+pkg=$(mktemp -d)
+PYTHON="$PY" tools/wheel-smoke.sh "$pkg"
+rm -rf "$pkg"
 
 echo "== pytest against the AddressSanitizer build"
 PYTHON="$PY" tools/asan-test.sh --ignore=tests/test_core_c.py

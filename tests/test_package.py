@@ -179,8 +179,8 @@ def test_python_m_eloop_warns_nothing(tmp_path):
     assert r.returncode == 0 and r.stdout == "Loop\n", r.stderr
 
 
-def test_python_m_eloop_version():
-    r = _py("-m", "eloop", "--version")
+def test_python_m_eloop_version(tmp_path):
+    r = _py("-m", "eloop", "--version", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout == f"eloop {eloop.__version__}\n"
     assert r.stderr == ""
@@ -197,9 +197,11 @@ def test_version_is_kept_in_one_place():
     assert _version.__version__ not in text
 
 
-def test_python_m_eloop_info():
+def test_python_m_eloop_info(tmp_path):
     import platform
-    r = _py("-m", "eloop", "--info")
+    # From elsewhere than the checkout, so that PYTHONPATH decides which
+    # build is imported (the ASan run's, under tools/asan-test.sh).
+    r = _py("-m", "eloop", "--info", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     lines = dict(line.split(": ", 1) for line in r.stdout.splitlines()[2:])
     assert r.stdout.splitlines()[0] == f"eloop {eloop.__version__}"

@@ -14,7 +14,10 @@ san="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=
 ELOOP_CFLAGS="$san -O1 -g -Werror" ELOOP_LDFLAGS="$san" \
     "${PYTHON:-python3}" setup.py -q build_ext --build-lib "$out" --build-temp "$out/tmp" \
     >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
-cp eloop/*.py eloop/py.typed "$out/eloop/"
+# Not _build_info.py: the build wrote the sanitizer build's own next to it.
+for f in eloop/*.py eloop/py.typed; do
+    [ "$f" = eloop/_build_info.py ] || cp "$f" "$out/eloop/"
+done
 preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
