@@ -9,12 +9,22 @@ _T = TypeVar("_T")
 __version__: str
 
 class Handle:
-    def cancel(self) -> None: ...  # type: ignore[override]
-    def cancelled(self) -> bool: ...  # type: ignore[override]
-    def get_context(self) -> contextvars.Context: ...  # type: ignore[override]
+    """What ``call_soon()`` and ``call_soon_threadsafe()`` return: a
+    callback scheduled on the loop, as ``asyncio.Handle`` (eloop's own C
+    type, not a subclass of it)."""
+    def cancel(self) -> None:  # type: ignore[override]
+        """Cancel the callback; a no-op if it already ran."""
+    def cancelled(self) -> bool:  # type: ignore[override]
+        """Whether ``cancel()`` was called."""
+    def get_context(self) -> contextvars.Context:  # type: ignore[override]
+        """The ``contextvars.Context`` the callback runs in."""
 
 class TimerHandle(Handle):
-    def when(self) -> float: ...  # type: ignore[override]
+    """What ``call_later()`` and ``call_at()`` return, as
+    ``asyncio.TimerHandle``; ordered by deadline, then scheduling order."""
+    def when(self) -> float:  # type: ignore[override]
+        """The deadline in ``loop.time()`` units (an equal float for a
+        float deadline, which is kept as a C double)."""
 
 class Loop(asyncio.AbstractEventLoop):
     slow_callback_duration: float
