@@ -13,8 +13,8 @@
 #      --strict: broken internal links and anchors fail; links to other
 #      sites cannot be checked offline) -- its examples run in step 1
 #      (tests/test_docs_examples.py);
-#   6. packaging: sdist and wheel with `python -m build`, a wheel built
-#      from the sdist alone, installed into a fresh venv and smoke-tested
+#   6. packaging: `python -m build` makes the sdist and the wheel from it;
+#      the wheel is installed into a fresh venv and smoke-tested
 #      (tools/wheel-smoke.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
