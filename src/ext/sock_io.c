@@ -43,8 +43,8 @@ sk_direct_family(int fd)
 }
 
 /* The address buffer length the socket module uses for a family. */
-static socklen_t
-addrlen_for(int family)
+socklen_t
+sk_addrlen_for(int family)
 {
     switch (family) {
     case AF_INET:
@@ -57,8 +57,8 @@ addrlen_for(int family)
 }
 
 /* The socket module's makesockaddr() for the families we handle. */
-static PyObject *
-make_sockaddr(const struct sockaddr_storage *ss, socklen_t len)
+PyObject *
+sk_make_sockaddr(const struct sockaddr_storage *ss, socklen_t len)
 {
     char host[INET6_ADDRSTRLEN];
     if (len == 0) {
@@ -155,7 +155,7 @@ sk_accept_direct(eloop_state *st, int fd, int family, int type, int proto,
     int cfd;
     for (;;) {
         memset(&ss, 0, sizeof(ss));
-        len = addrlen_for(family);
+        len = sk_addrlen_for(family);
         cfd = accept4(fd, (struct sockaddr *)&ss, &len,
                       SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (cfd >= 0) {
@@ -170,7 +170,7 @@ sk_accept_direct(eloop_state *st, int fd, int family, int type, int proto,
                                     : PyErr_SetFromErrno(PyExc_OSError);
         }
     }
-    PyObject *addr = make_sockaddr(&ss, len);
+    PyObject *addr = sk_make_sockaddr(&ss, len);
     PyObject *conn = addr ? PyObject_CallFunction(
         st->sk.socket_socket, "iiii", family, type | SOCK_NONBLOCK, proto,
         cfd) : NULL;
@@ -238,7 +238,7 @@ recv_bytes(sk_args *a, int *again, struct sockaddr_storage *ss,
     for (;;) {
         if (ss != NULL) {
             memset(ss, 0, sizeof(*ss));
-            *len = addrlen_for(a->family);
+            *len = sk_addrlen_for(a->family);
         }
         got = recvfrom(a->fd, PyBytes_AS_STRING(bytes), (size_t)a->n,
                        MSG_DONTWAIT, (struct sockaddr *)ss, len);
@@ -303,7 +303,7 @@ recv_into_direct(sk_args *a, int from, int *again, int *refused)
     for (;;) {
         if (from) {
             memset(&ss, 0, sizeof(ss));
-            len = addrlen_for(a->family);
+            len = sk_addrlen_for(a->family);
             got = recvfrom(a->fd, v.buf, (size_t)want, MSG_DONTWAIT,
                            (struct sockaddr *)&ss, &len);
         }
@@ -330,7 +330,7 @@ recv_into_direct(sk_args *a, int from, int *again, int *refused)
     if (!from) {
         return PyLong_FromSsize_t(got);
     }
-    PyObject *addr = make_sockaddr(&ss, len);
+    PyObject *addr = sk_make_sockaddr(&ss, len);
     if (addr == NULL) {
         return NULL;
     }
@@ -346,7 +346,7 @@ recvfrom_direct(sk_args *a, int *again)
     if (bytes == NULL) {
         return NULL;
     }
-    PyObject *addr = make_sockaddr(&ss, len);
+    PyObject *addr = sk_make_sockaddr(&ss, len);
     if (addr == NULL) {
         Py_DECREF(bytes);
         return NULL;
