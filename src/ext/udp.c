@@ -56,11 +56,21 @@
 /* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
 #define DG_CONNLOST_LOG_THRESHOLD 5
 
+/* What a buffered datagram counts for besides its bytes: 3.13's
+ * _header_size ("include header bytes").  3.13.0 added it in sendto() but
+ * not back in _sendto_ready(), so the size grew by 8 for every datagram
+ * ever buffered and a paused protocol could stay paused; CPython fixed
+ * that (gh-135444) and we count it both ways, as the fix does. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define DG_HEADER_SIZE 8
+#else
+#define DG_HEADER_SIZE 0
+#endif
+
 /* One buffered datagram: asyncio's (bytes(data), addr). */
 typedef struct {
     PyObject *data;             /* bytes; strong */
     PyObject *addr;             /* strong; None for "no address" */
-    Py_ssize_t len;             /* len(data) as the caller's object said */
 } dg_item;
 
 typedef struct {
@@ -674,8 +684,7 @@ dg_send(DgramObject *self, PyObject *obj, PyObject *addr)
 
 /* Appends (bytes(data), addr) to the buffer. */
 static int
-dg_buffer_push(DgramObject *self, PyObject *data, PyObject *addr,
-               Py_ssize_t len, int front)
+dg_buffer_push(DgramObject *self, PyObject *data, PyObject *addr, int front)
 {
     if (self->buf_len == self->buf_cap) {
         size_t cap = self->buf_cap ? self->buf_cap * 2 : 8;
@@ -703,7 +712,6 @@ dg_buffer_push(DgramObject *self, PyObject *data, PyObject *addr,
     }
     self->buf[at].data = Py_NewRef(data);
     self->buf[at].addr = Py_NewRef(addr);
-    self->buf[at].len = len;
     self->buf_len++;
     return 0;
 }
@@ -791,16 +799,12 @@ dg_sendto(DgramObject *self, PyObject *const *args, Py_ssize_t nargs,
     /* Ensure that what we buffer is immutable (asyncio's comment). */
     PyObject *bytes = PyBytes_CheckExact(data) ? Py_NewRef(data)
                                                : PyBytes_FromObject(data);
-    if (bytes == NULL || dg_buffer_push(self, bytes, addr, dlen, 0) < 0) {
+    if (bytes == NULL || dg_buffer_push(self, bytes, addr, 0) < 0) {
         Py_XDECREF(bytes);
         return NULL;
     }
     Py_DECREF(bytes);
-#if PY_VERSION_HEX >= 0x030D0000
-    self->buffer_size += dlen + 8;      /* 3.13: "include header bytes" */
-#else
-    self->buffer_size += dlen;
-#endif
+    self->buffer_size += dlen + DG_HEADER_SIZE;
     if (dg_maybe_pause(self) < 0) {
         return NULL;
     }
@@ -815,17 +819,18 @@ dg_sendto_ready(DgramObject *self, PyObject *Py_UNUSED(ignored))
         dg_item it = self->buf[self->buf_head];
         self->buf_head = (self->buf_head + 1) & (self->buf_cap - 1);
         self->buf_len--;
-        self->buffer_size -= it.len;
+        Py_ssize_t cost = PyBytes_GET_SIZE(it.data) + DG_HEADER_SIZE;
+        self->buffer_size -= cost;
         int r = self->sock_closed ? 1 : dg_send(self, it.data, it.addr);
         if (r == 1) {
             /* Try again later: back at the front. */
-            int rc = dg_buffer_push(self, it.data, it.addr, it.len, 1);
+            int rc = dg_buffer_push(self, it.data, it.addr, 1);
             Py_DECREF(it.data);
             Py_DECREF(it.addr);
             if (rc < 0) {
                 return NULL;
             }
-            self->buffer_size += it.len;
+            self->buffer_size += cost;
             break;
         }
         Py_DECREF(it.data);
