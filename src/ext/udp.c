@@ -83,8 +83,8 @@ typedef struct {
     LoopObject *loop;           /* strong; NULL only after tp_clear */
     PyObject *sock;             /* socket.socket, kept until tp_clear */
     PyObject *protocol;         /* NULL once connection_lost ran */
-    PyObject *address;          /* asyncio's _address (remote_addr), or
-                                   NULL */
+    PyObject *address;          /* asyncio's _address (remote_addr) if
+                                   true, else NULL */
     PyObject *read_handle;      /* Handle of _read_ready while reading, as
                                    asyncio's selector keeps its reader */
     PyObject *write_handle;     /* Handle of _sendto_ready while buffered */
@@ -539,7 +539,9 @@ static PyObject *
 dg_read_ready(DgramObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->read_queued = 0;
-    if (self->conn_lost) {
+    /* No protocol: lost after a close() that drained the buffer, with no
+     * reader left to call us (kept as a guard). */
+    if (self->conn_lost || self->protocol == NULL) {
         Py_RETURN_NONE;
     }
     PyObject *addr = NULL;
@@ -556,7 +558,7 @@ dg_read_ready(DgramObject *self, PyObject *Py_UNUSED(ignored))
         }
         Py_RETURN_NONE;
     }
-    PyObject *protocol = Py_NewRef(self->protocol);
+    PyObject *protocol = Py_NewRef(self->protocol);     /* not lost */
     PyObject *args[3] = {protocol, data, addr};
     PyObject *r = PyObject_VectorcallMethod(
         self->st->str_datagram_received, args,
@@ -1372,8 +1374,12 @@ dg_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (rc < 0) {
         goto fail;
     }
-    /* _SelectorDatagramTransport */
-    if (address != Py_None) {
+    /* _SelectorDatagramTransport; sendto() tests `if self._address:` */
+    int has_address = PyObject_IsTrue(address);
+    if (has_address < 0) {
+        goto fail_registered;
+    }
+    if (has_address) {
         self->address = Py_NewRef(address);
     }
     PyObject *peer = PyObject_GetItem(self->extra, st->str_peername);
