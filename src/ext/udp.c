@@ -8,9 +8,9 @@
  * every argument check and message is asyncio's (eloop/_loop.py assigns
  * it to the class).  This file is what runs per datagram.
  *
- * The type subclasses asyncio.transports.DatagramTransport (BaseTransport's
- * `_extra` slot is our `extra`, as for SocketTransport, see
- * transport_type_init()).  Semantics are asyncio's, line by line:
+ * The type subclasses asyncio.transports.Transport and DatagramTransport
+ * (BaseTransport's `_extra` slot is our `extra`, as for SocketTransport,
+ * see transport_type_init()).  Semantics are asyncio's, line by line:
  *   - one recvfrom() per readable event, in the callback phase (the
  *     watcher queues a Handle of _read_ready, as asyncio's selector queues
  *     its reader handle).  No recvmmsg() batching: a batch would deliver
@@ -1458,8 +1458,10 @@ PyMethodDef Loop_udp_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-/* The type, as a subclass of asyncio.transports.DatagramTransport, whose
- * layout is BaseTransport's (one `_extra` slot): checked as
+/* The type, a subclass of asyncio.transports.Transport (asyncio's
+ * _SelectorDatagramTransport is one, through _SelectorTransport, and
+ * test_asyncio checks it) and of DatagramTransport (which 3.12 added to
+ * its bases).  Both add no slot to BaseTransport's `_extra`: checked as
  * transport_type_init() checks Transport's. */
 int
 udp_type_init(PyObject *mod, eloop_state *st)
@@ -1468,30 +1470,29 @@ udp_type_init(PyObject *mod, eloop_state *st)
     if (tmod == NULL) {
         return -1;
     }
-    PyObject *base = PyObject_GetAttrString(tmod, "DatagramTransport");
+    PyObject *bases = Py_BuildValue(
+        "(NN)", PyObject_GetAttrString(tmod, "Transport"),
+        PyObject_GetAttrString(tmod, "DatagramTransport"));
     Py_DECREF(tmod);
-    if (base == NULL) {
+    if (bases == NULL) {
         return -1;
     }
     int rc = -1;
-    if (!PyType_Check(base)
-        || ((PyTypeObject *)base)->tp_basicsize
-               != (Py_ssize_t)(offsetof(DgramObject, extra)
-                               + sizeof(PyObject *))) {
-        PyErr_SetString(PyExc_ImportError,
-                        "eloop: the layout of "
-                        "asyncio.transports.DatagramTransport is not the "
-                        "expected one; this Python's asyncio is not "
-                        "supported");
-        goto done;
-    }
-    PyObject *bases = PyTuple_Pack(1, base);
-    if (bases == NULL) {
-        goto done;
+    for (int i = 0; i < 2; i++) {
+        PyObject *b = PyTuple_GET_ITEM(bases, i);
+        if (!PyType_Check(b)
+            || ((PyTypeObject *)b)->tp_basicsize
+                   != (Py_ssize_t)(offsetof(DgramObject, extra)
+                                   + sizeof(PyObject *))) {
+            PyErr_SetString(PyExc_ImportError,
+                            "eloop: the layout of asyncio's Transport or "
+                            "DatagramTransport is not the expected one; "
+                            "this Python's asyncio is not supported");
+            goto done;
+        }
     }
     st->DatagramTransportType = (PyTypeObject *)PyType_FromModuleAndSpec(
         mod, &Dgram_spec, bases);
-    Py_DECREF(bases);
     if (st->DatagramTransportType == NULL) {
         goto done;
     }
@@ -1506,6 +1507,6 @@ udp_type_init(PyObject *mod, eloop_state *st)
     PyType_Modified(st->DatagramTransportType);
     rc = PyModule_AddType(mod, st->DatagramTransportType);
 done:
-    Py_DECREF(base);
+    Py_DECREF(bases);
     return rc;
 }
