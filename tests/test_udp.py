@@ -779,3 +779,128 @@ def test_unclosed_transport_warns(loop_factory):
         gc.collect()
         assert ref() is None
     assert sock.fileno() == -1                  # closed by the finalizer
+
+
+# ------------------------------------------- one datagram per callback
+#
+# asyncio's reader takes one datagram per loop iteration.  Whatever eloop
+# does to read several, what a program can see must be asyncio's order:
+# callbacks scheduled by datagram_received() (call_soon, a future's done
+# callbacks, a due timer) run before the next datagram is delivered.
+
+async def queued_datagrams(loop, proto_factory, peer, n=10):
+    t, p = await loop.create_datagram_endpoint(
+        proto_factory, local_addr=("127.0.0.1", 0))
+    t.pause_reading()
+    s = peer()
+    for i in range(n):
+        s.sendto(b"%d" % i, t.get_extra_info("sockname"))
+    await asyncio.sleep(0.05)       # all queued in the kernel
+    t.resume_reading()
+    return t, p
+
+
+def test_call_soon_runs_between_datagrams(loop, peer):
+    order = []
+
+    class P(Proto):
+        def datagram_received(self, data, addr):
+            order.append(("d", data))
+            asyncio.get_running_loop().call_soon(order.append, ("cb", data))
+
+    async def main():
+        t, p = await queued_datagrams(loop, P, peer)
+        while len(order) < 20:
+            await asyncio.sleep(0.001)
+        t.close()
+        await p.lost
+
+    run(loop, main())
+    assert order == [x for i in range(10)
+                     for x in (("d", b"%d" % i), ("cb", b"%d" % i))]
+
+
+def test_future_per_datagram(loop, peer):
+    # A common pattern: datagram_received() completes the future a task
+    # waits on, and the task makes the next one.  asyncio wakes the task
+    # before the next datagram, so no datagram finds a done future.
+    got = []
+
+    class P(Proto):
+        fut = None
+
+        def datagram_received(self, data, addr):
+            self.fut.set_result(data)
+
+    async def main():
+        t, p = await loop.create_datagram_endpoint(
+            P, local_addr=("127.0.0.1", 0))
+        p.fut = loop.create_future()
+        t.pause_reading()
+        s = peer()
+        for i in range(10):
+            s.sendto(b"%d" % i, t.get_extra_info("sockname"))
+        await asyncio.sleep(0.05)
+        t.resume_reading()
+        while len(got) < 10:
+            got.append(await p.fut)
+            p.fut = loop.create_future()
+        t.close()
+        await p.lost
+
+    run(loop, main())
+    assert got == [b"%d" % i for i in range(10)]
+
+
+def test_due_timer_runs_between_datagrams(loop, peer):
+    # call_later(0) from datagram_received(d0): the timer is due at the
+    # next poll, which also finds d1; asyncio runs the reader (d1), then
+    # the timer, so: d0 d1 T0 d2 T1 ...
+    order = []
+
+    class P(Proto):
+        def datagram_received(self, data, addr):
+            order.append(("d", data))
+            asyncio.get_running_loop().call_later(0, order.append,
+                                                  ("t", data))
+
+    async def main():
+        t, p = await queued_datagrams(loop, P, peer, 6)
+        while len(order) < 12:
+            await asyncio.sleep(0.001)
+        t.close()
+        await p.lost
+
+    run(loop, main())
+    expect = [("d", b"0")]
+    for i in range(1, 6):
+        expect += [("d", b"%d" % i), ("t", b"%d" % (i - 1))]
+    assert order == expect + [("t", b"5")]
+
+
+def test_stop_in_datagram_received(loop, peer):
+    # loop.stop() from datagram_received(): asyncio delivers no further
+    # datagram before run_forever() returns.
+    class P(Proto):
+        def datagram_received(self, data, addr):
+            super().datagram_received(data, addr)
+            asyncio.get_running_loop().stop()
+
+    async def setup():
+        t, p = await loop.create_datagram_endpoint(
+            P, local_addr=("127.0.0.1", 0))
+        t.pause_reading()
+        s = peer()
+        for i in range(5):
+            s.sendto(b"%d" % i, t.get_extra_info("sockname"))
+        await asyncio.sleep(0.05)
+        return t, p
+
+    t, p = run(loop, setup())
+    t.resume_reading()
+    loop.run_forever()
+    assert [e[1] for e in p.events[1:]] == [b"0"]
+    loop.run_forever()
+    assert [e[1] for e in p.events[1:]] == [b"0", b"1"]
+    t.close()
+    run(loop, p.lost)

@@ -11,14 +11,21 @@
  * The type subclasses asyncio.transports.Transport and DatagramTransport
  * (BaseTransport's `_extra` slot is our `extra`, as for SocketTransport,
  * see transport_type_init()).  Semantics are asyncio's, line by line:
- *   - one recvfrom() per readable event, in the callback phase (the
- *     watcher queues a Handle of _read_ready, as asyncio's selector queues
- *     its reader handle).  No recvmmsg() batching: a batch would deliver
- *     several datagram_received() calls where asyncio lets the other ready
- *     callbacks run between two datagrams, and pause_reading()/close() in
- *     a callback would have to stop a batch half-way; the per-datagram cost
- *     is dominated by the Python call into the protocol anyway (see
- *     bench/udp.py);
+ *   - reading happens in the callback phase: the watcher queues a Handle
+ *     of _read_ready, as asyncio's selector queues its reader handle, and
+ *     asyncio's _read_ready reads one datagram.  Ours reads another one
+ *     (up to DG_READ_BATCH) only when asyncio could not tell the
+ *     difference (dg_read_more): when nothing else is ready to run in
+ *     this iteration and no timer is due.  Asyncio's next iteration would
+ *     then poll and run this reader before anything else (other ready
+ *     fds in an order the kernel picks), so the next datagram reaches
+ *     datagram_received() in the same order relative to every callback;
+ *     what is saved is an epoll_wait() per datagram.
+ *     recvmmsg() is not used: datagrams read ahead would have to wait in
+ *     the transport when a callback becomes ready, and be delivered with
+ *     no readiness from the poller, which needs a hook in the loop.  The
+ *     last read of a batch that finds the socket empty is one
+ *     recvfrom() returning EAGAIN, as a plain C server pays;
  *   - sendto() sends at once when nothing is buffered (no coalescing: a
  *     datagram is one syscall whatever we do), buffers (bytes, addr) when
  *     the kernel says EAGAIN, and flushes the buffer when writable;
@@ -55,6 +62,11 @@
 
 /* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
 #define DG_CONNLOST_LOG_THRESHOLD 5
+
+/* Datagrams read in one readable callback at most (see the top): a
+ * bound on how long a flood keeps the loop from polling its other fds,
+ * libuv's figure for the same loop (uv__udp_io). */
+#define DG_READ_BATCH 32
 
 /* What a buffered datagram counts for besides its bytes: 3.13's
  * _header_size ("include header bytes").  3.13.0 added it in sendto() but
@@ -535,41 +547,73 @@ dg_recv_method(DgramObject *self, PyObject **addr, int *again)
     return data;
 }
 
+/* After a datagram, whether the next one may be read in the same callback
+ * (see the top of the file): nothing else is ready to run in this
+ * iteration (so no callback that asyncio would run between the two
+ * datagrams, whether queued before or by datagram_received(): a future's
+ * done callbacks, call_soon(), call_soon_threadsafe()), the loop is not
+ * stopping, no coalesced stream write waits, and the transport still
+ * reads from the socket itself.  Asyncio would poll next and queue this
+ * reader first among what the poll finds (the kernel's order is not
+ * specified). */
+static int
+dg_read_more(DgramObject *self)
+{
+    LoopObject *loop = self->loop;
+    if (self->family < 0 || self->read_handle == NULL || self->conn_lost
+        || self->closing || self->paused || self->protocol == NULL
+        || el_ring_len(&loop->ready) != 0 || el_ring_len(&loop->flushq) != 0
+        || loop->stopping || loop->debug || loop->custom_run_once
+        || loop->custom_time || !loop->running
+        || loop->thread_id != PyThread_get_thread_ident()) {
+        return 0;
+    }
+    /* A due timer would run after the next datagram in asyncio, but
+     * before the one after it (it joins the ready queue behind the
+     * reader): stop at the first datagram it could come before. */
+    el_timer_t *t = el_heap_min(&loop->core.timers);
+    return t == NULL || t->when > el_now_ns();
+}
+
 static PyObject *
 dg_read_ready(DgramObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->read_queued = 0;
-    /* No protocol: lost after a close() that drained the buffer, with no
-     * reader left to call us (kept as a guard). */
-    if (self->conn_lost || self->protocol == NULL) {
-        Py_RETURN_NONE;
-    }
-    PyObject *addr = NULL;
-    int again = 0;
-    PyObject *data = self->family >= 0 ? dg_recv_direct(self, &addr, &again)
-                                       : dg_recv_method(self, &addr, &again);
-    if (data == NULL) {
-        if (again || PyErr_Occurred() == NULL) {
-            Py_RETURN_NONE;
+    for (int n = 0; n < DG_READ_BATCH; n++) {
+        /* No protocol: lost after a close() that drained the buffer,
+         * with no reader left to call us (kept as a guard). */
+        if (self->conn_lost || self->protocol == NULL
+            || (n > 0 && !dg_read_more(self))) {
+            break;
         }
-        if (dg_io_failed(self, "Fatal read error on datagram transport")
-            < 0) {
+        PyObject *addr = NULL;
+        int again = 0;
+        PyObject *data = self->family >= 0
+                             ? dg_recv_direct(self, &addr, &again)
+                             : dg_recv_method(self, &addr, &again);
+        if (data == NULL) {
+            if (again || PyErr_Occurred() == NULL) {
+                break;
+            }
+            if (dg_io_failed(self, "Fatal read error on datagram transport")
+                < 0) {
+                return NULL;
+            }
+            break;      /* asyncio's callback ends after error_received() */
+        }
+        PyObject *protocol = Py_NewRef(self->protocol);
+        PyObject *args[3] = {protocol, data, addr};
+        PyObject *r = PyObject_VectorcallMethod(
+            self->st->str_datagram_received, args,
+            3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        Py_DECREF(protocol);
+        Py_DECREF(data);
+        Py_DECREF(addr);
+        if (r == NULL) {
             return NULL;
         }
-        Py_RETURN_NONE;
+        Py_DECREF(r);
     }
-    PyObject *protocol = Py_NewRef(self->protocol);     /* not lost */
-    PyObject *args[3] = {protocol, data, addr};
-    PyObject *r = PyObject_VectorcallMethod(
-        self->st->str_datagram_received, args,
-        3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(protocol);
-    Py_DECREF(data);
-    Py_DECREF(addr);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_DECREF(r);
     Py_RETURN_NONE;
 }
 
