@@ -1454,24 +1454,41 @@ Transport_clear(TransportObject *self)
 /* asyncio's __del__: warn about a transport that never finished closing,
  * and close its socket. */
 static void
+tr_finalize_detach(PyObject *self)
+{
+    TransportObject *t = (TransportObject *)self;
+    if (t->loop != NULL) {
+        el_stream_close(&t->stream);
+    }
+}
+
+/* asyncio's __del__ for a transport whose socket is still open: the
+ * ResourceWarning, detach(self) to take the fd out of the reactor, then
+ * sock.close(); failures are unraisable.  Shared with udp.c. */
+void
+transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
+                        void (*detach)(PyObject *self))
+{
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
+        PyErr_WriteUnraisable(self);
+    }
+    detach(self);
+    *sock_closed = 1;
+    if (discard(call_method1(sock, "close", NULL)) < 0) {
+        PyErr_WriteUnraisable(self);
+    }
+    el_restore_exc(exc);
+}
+
+static void
 Transport_finalize(TransportObject *self)
 {
     if (self->sock == NULL || self->sock_closed) {
         return;
     }
-    PyObject *exc = el_fetch_exc();
-    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R",
-                              self) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    if (self->loop != NULL) {
-        el_stream_close(&self->stream);
-    }
-    self->sock_closed = 1;
-    if (discard(call_method1(self->sock, "close", NULL)) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    el_restore_exc(exc);
+    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
+                            tr_finalize_detach);
 }
 
 static void
@@ -1495,8 +1512,10 @@ Transport_dealloc(TransportObject *self)
 
 /* ---- attributes tests and asyncio internals peek at --------------------- */
 
-static PyObject *
-get_obj_or_none(TransportObject *self, void *offset)
+/* Getters by field offset, shared with udp.c: an object field (None for
+ * NULL), a char flag as a bool. */
+PyObject *
+transport_get_obj(PyObject *self, void *offset)
 {
     PyObject *v = *(PyObject **)((char *)self + (Py_ssize_t)offset);
     return Py_NewRef(v ? v : Py_None);
@@ -1510,8 +1529,8 @@ get_loop(TransportObject *self, void *Py_UNUSED(c))
     return Py_NewRef(v ? v : Py_None);
 }
 
-static PyObject *
-get_flag(TransportObject *self, void *offset)
+PyObject *
+transport_get_flag(PyObject *self, void *offset)
 {
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
 }
@@ -1552,10 +1571,10 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
 }
 
 #define OBJ_GETTER(name, field)                                             \
-    {name, (getter)get_obj_or_none, NULL, NULL,                             \
+    {name, (getter)transport_get_obj, NULL, NULL,                           \
      (void *)offsetof(TransportObject, field)}
 #define FLAG_GETTER(name, field)                                            \
-    {name, (getter)get_flag, NULL, NULL,                                    \
+    {name, (getter)transport_get_flag, NULL, NULL,                          \
      (void *)offsetof(TransportObject, field)}
 
 static PyGetSetDef Transport_getset[] = {

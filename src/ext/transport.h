@@ -123,6 +123,19 @@ int transport_protocol_flow(LoopObject *loop, PyObject *self,
 int transport_limits_parse(PyObject *high, PyObject *low,
                            PyObject **high_obj, PyObject **low_obj,
                            Py_ssize_t *high_water, Py_ssize_t *low_water);
+void transport_finalize_sock(PyObject *self, PyObject *sock,
+                             char *sock_closed,
+                             void (*detach)(PyObject *self));
+PyObject *transport_get_obj(PyObject *self, void *offset);
+PyObject *transport_get_flag(PyObject *self, void *offset);
+/* transport_loop.c: loop._transports[fd] = self; the __init__ tail
+ * (connection_made(), then self._start_reading(), then the waiter, each
+ * through call_soon); and the undo of the first when the second fails,
+ * keeping the pending exception. */
+int transport_register(LoopObject *loop, int fd, PyObject *self);
+int transport_schedule_start(LoopObject *loop, PyObject *self,
+                             PyObject *protocol, PyObject *waiter);
+void transport_unregister_failed(LoopObject *loop, int fd, PyObject *self);
 
 /* obj.name(arg), or obj.name() when arg is NULL. */
 static inline PyObject *

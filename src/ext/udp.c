@@ -1152,6 +1152,16 @@ Dgram_clear(DgramObject *self)
     return 0;
 }
 
+static void
+dg_finalize_detach(PyObject *self)
+{
+    DgramObject *d = (DgramObject *)self;
+    if (d->loop != NULL) {
+        dg_remove(d, EL_READABLE);
+        dg_remove(d, EL_WRITABLE);
+    }
+}
+
 /* asyncio's __del__: warn about a transport never closed, close its
  * socket. */
 static void
@@ -1160,20 +1170,8 @@ Dgram_finalize(DgramObject *self)
     if (self->sock == NULL || self->sock_closed) {
         return;
     }
-    PyObject *exc = el_fetch_exc();
-    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R",
-                              self) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    if (self->loop != NULL) {
-        dg_remove(self, EL_READABLE);
-        dg_remove(self, EL_WRITABLE);
-    }
-    self->sock_closed = 1;
-    if (discard(call_method1(self->sock, "close", NULL)) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    el_restore_exc(exc);
+    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
+                            dg_finalize_detach);
 }
 
 static void
@@ -1195,19 +1193,6 @@ Dgram_dealloc(DgramObject *self)
 }
 
 /* ---- attributes asyncio's tests and internals look at ------------------- */
-
-static PyObject *
-dg_get_obj(DgramObject *self, void *offset)
-{
-    PyObject *v = *(PyObject **)((char *)self + (Py_ssize_t)offset);
-    return Py_NewRef(v ? v : Py_None);
-}
-
-static PyObject *
-dg_get_flag(DgramObject *self, void *offset)
-{
-    return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
-}
 
 static PyObject *
 dg_get_ssize(DgramObject *self, void *offset)
@@ -1262,16 +1247,16 @@ static PyGetSetDef Dgram_getset[] = {
     {"_extra", (getter)dg_get_extra, (setter)dg_set_extra, NULL, NULL},
     {"_loop", (getter)dg_get_loop, NULL, NULL, NULL},
     {"_sock_fd", (getter)dg_get_sock_fd, NULL, NULL, NULL},
-    DG_GETTER("_protocol", dg_get_obj, protocol),
-    DG_GETTER("_address", dg_get_obj, address),
-    DG_GETTER("_high_water", dg_get_obj, high_obj),
-    DG_GETTER("_low_water", dg_get_obj, low_obj),
+    DG_GETTER("_protocol", transport_get_obj, protocol),
+    DG_GETTER("_address", transport_get_obj, address),
+    DG_GETTER("_high_water", transport_get_obj, high_obj),
+    DG_GETTER("_low_water", transport_get_obj, low_obj),
     DG_GETTER("_buffer_size", dg_get_ssize, buffer_size),
     DG_GETTER("_conn_lost", dg_get_ssize, conn_lost),
-    DG_GETTER("_closing", dg_get_flag, closing),
-    DG_GETTER("_paused", dg_get_flag, paused),
-    DG_GETTER("_protocol_paused", dg_get_flag, protocol_paused),
-    DG_GETTER("_protocol_connected", dg_get_flag, protocol_connected),
+    DG_GETTER("_closing", transport_get_flag, closing),
+    DG_GETTER("_paused", transport_get_flag, paused),
+    DG_GETTER("_protocol_paused", transport_get_flag, protocol_paused),
+    DG_GETTER("_protocol_connected", transport_get_flag, protocol_connected),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1411,11 +1396,7 @@ dg_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (discard(dg_set_protocol(self, protocol)) < 0) {
         goto fail;
     }
-    PyObject *fdkey = PyLong_FromLong(fd);
-    rc = fdkey ? PyDict_SetItem(loop->transports, fdkey, (PyObject *)self)
-               : -1;
-    Py_XDECREF(fdkey);
-    if (rc < 0) {
+    if (transport_register(loop, fd, (PyObject *)self) < 0) {
         goto fail;
     }
     /* _SelectorDatagramTransport; sendto() tests `if self._address:` */
@@ -1433,42 +1414,14 @@ dg_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
         goto fail_registered;
     }
     self->connected = (char)conn;
-    /* connection_made() first; reading starts after it; the waiter wakes
-     * last. */
-    PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
-    PyObject *a[3] = {NULL, made, (PyObject *)self};
-    rc = made ? loop_soon(loop, a + 1, 2) : -1;
-    Py_XDECREF(made);
-    PyObject *start = rc == 0 ? PyObject_GetAttrString((PyObject *)self,
-                                                       "_start_reading")
-                              : NULL;
-    PyObject *b[2] = {NULL, start};
-    rc = start ? loop_soon(loop, b + 1, 1) : -1;
-    Py_XDECREF(start);
-    if (rc < 0) {
+    if (transport_schedule_start(loop, (PyObject *)self, protocol, waiter)
+        < 0) {
         goto fail_registered;
-    }
-    if (waiter != Py_None) {
-        PyObject *c[4] = {NULL, st->set_result_unless_cancelled, waiter,
-                          Py_None};
-        if (loop_soon(loop, c + 1, 3) < 0) {
-            goto fail_registered;
-        }
     }
     return (PyObject *)self;
 
 fail_registered:
-    {
-        /* asyncio's _transports is weak: a half-built transport is not
-         * kept.  Its finalizer warns and closes the socket, as asyncio's
-         * __del__ does. */
-        PyObject *exc = el_fetch_exc();
-        if (transport_unregister_fd(loop, self->sock_fd, (PyObject *)self)
-            < 0) {
-            PyErr_Clear();
-        }
-        el_restore_exc(exc);
-    }
+    transport_unregister_failed(loop, self->sock_fd, (PyObject *)self);
 fail:
     Py_DECREF(self);
     return NULL;
