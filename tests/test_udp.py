@@ -904,3 +904,83 @@ def test_stop_in_datagram_received(loop, peer):
     assert [e[1] for e in p.events[1:]] == [b"0", b"1"]
     t.close()
     run(loop, p.lost)
+
+
+class SubSocket(socket.socket):
+    """A socket.socket subclass: its methods may differ, so they are
+    called (the path asyncio always takes)."""
+
+    calls = 0
+
+    def recvfrom(self, *args):
+        SubSocket.calls += 1
+        return super().recvfrom(*args)
+
+
+def test_socket_subclass(loop, peer):
+    async def main():
+        s = SubSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        t, p = await loop.create_datagram_endpoint(Proto, sock=s)
+        other = peer()
+        other.sendto(b"a", s.getsockname())
+        assert await p.got.get() == (b"a", other.getsockname())
+        assert SubSocket.calls >= 1
+        t.sendto(b"b", other.getsockname())
+        assert (await recv_from(other))[0] == b"b"
+        t.sendto(b"x" * 70000, other.getsockname())
+        exc = p.events[-1][1]
+        assert isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE
+        t.close()
+        await p.lost
+        assert s.fileno() == -1
+
+    run(loop, main())
+
+
+def test_datagram_larger_than_socket_buffer(loop, tmp_path):
+    rx, path = fill_unix_pair(tmp_path)
+
+    async def main():
+        t, p = await loop.create_datagram_endpoint(
+            Proto, remote_addr=path, family=socket.AF_UNIX)
+        sock = t.get_extra_info("socket")
+        sndbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        t.sendto(b"x" * (sndbuf + 1))
+        exc = p.events[-1][1]
+        assert isinstance(exc, OSError) and exc.errno == errno.EMSGSIZE
+        assert not t.is_closing() and t.get_write_buffer_size() == 0
+        t.sendto(b"small")
+        assert drain(rx) == [b"small"]
+        t.close()
+        await p.lost
+
+    try:
+        run(loop, main())
+    finally:
+        rx.close()
+
+
+def test_datagram_larger_than_max_size_is_truncated(loop, tmp_path, peer):
+    # asyncio reads with recvfrom(max_size = 256 KiB): the kernel drops
+    # the rest of a longer (AF_UNIX) datagram.
+    path = str(tmp_path / "rx")
+
+    async def main():
+        t, p = await loop.create_datagram_endpoint(
+            Proto, local_addr=path, family=socket.AF_UNIX)
+        s = peer(socket.AF_UNIX, None)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+        big = bytes(range(256)) * 1200          # 300 KiB
+        try:
+            s.sendto(big, path)
+        except OSError as exc:                  # pragma: no cover
+            pytest.skip(f"kernel refuses a 300 KiB datagram: {exc}")
+        data, addr = await p.got.get()
+        assert data == big[:256 * 1024]
+        s.sendto(b"next", path)
+        assert (await p.got.get())[0] == b"next"
+        t.close()
+        await p.lost
+
+    run(loop, main())
