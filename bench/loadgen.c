@@ -32,7 +32,9 @@
  * connections when one address runs out of ephemeral ports)  -P pid (report
  * the CPU time that process used during the measured window, from
  * /proc/<pid>/task/<tid>/schedstat, else utime+stime of /proc/<pid>/stat)
- * -T s (error if no progress for s seconds).
+ * -T s (error if no progress for s seconds)  -u (echo only: connected UDP
+ * sockets instead of TCP connections, one -s byte datagram in flight per
+ * socket, each echoed datagram compared; bench/udp.py).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -74,6 +76,7 @@ static int nsrc = 1;
 static int cpu_pid = 0;
 static int server_closes = 0;
 static int max_inflight = 128;
+static int udp = 0;              /* -u: echo over connected UDP sockets */
 
 static int ep;
 static unsigned char *pat;       /* pattern, msgsize + 256 bytes */
@@ -186,11 +189,13 @@ static void ep_ctl(int op, int fd, uint32_t events, uint64_t data)
  * *done = 1 if connected already. */
 static int open_conn(unsigned k, int *done)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
     if (fd < 0)
         die("socket: %s", strerror(errno));
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!udp)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (nsrc > 1) {
         struct sockaddr_in src = {.sin_family = AF_INET};
         src.sin_addr.s_addr = htonl(0x7f000001u + (k % nsrc));
@@ -692,14 +697,15 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen -m echo|connect|bulkup|bulkdown|hold -p port [-H host]\n"
             "  [-c conns] [-s msgsize] [-d seconds] [-w warmup] [-n maxcount] [-b bytes]\n"
-            "  [-A srcaddrs] [-P server_pid] [-T stall_timeout] [-E] [-i max_inflight]\n");
+            "  [-A srcaddrs] [-P server_pid] [-T stall_timeout] [-E] [-i max_inflight]\n"
+            "  [-u (echo over UDP)]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "m:H:p:c:s:d:w:n:b:A:P:T:Ei:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:H:p:c:s:d:w:n:b:A:P:T:Ei:u")) != -1) {
         switch (opt) {
         case 'm': mode = optarg; break;
         case 'H': host = optarg; break;
@@ -715,11 +721,12 @@ int main(int argc, char **argv)
         case 'T': stall_timeout = atof(optarg); break;
         case 'E': server_closes = 1; break;
         case 'i': max_inflight = atoi(optarg); break;
+        case 'u': udp = 1; break;
         default: usage();
         }
     }
     if (!mode || port <= 0 || nconns < 1 || msgsize < 1 || nsrc < 1 || nsrc > 254 ||
-        duration <= 0 || max_inflight < 1)
+        duration <= 0 || max_inflight < 1 || (udp && strcmp(mode, "echo")))
         usage();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGPIPE, SIG_IGN);

@@ -240,6 +240,9 @@ for _name, _fn in {
         _unix._sock_add_cancellation_callback,
     "_sock_sendfile_fallback": _base._sock_sendfile_fallback,
     "_check_sendfile_params": _base._check_sendfile_params,
+    # UDP: asyncio's argument checks, resolution, socket options, bind and
+    # connect; it calls the C _make_datagram_transport() (src/ext/udp.c).
+    "create_datagram_endpoint": _base.create_datagram_endpoint,
 }.items():
     setattr(Loop, _name, _fn)
 
@@ -266,7 +269,6 @@ def _not_yet(name):
 
 #: Methods that later issues deliver, and where they are planned.
 NOT_IMPLEMENTED = {
-    "create_datagram_endpoint": "UDP",
     "connect_read_pipe": "pipes",
     "connect_write_pipe": "pipes",
     "subprocess_exec": "subprocesses",
@@ -279,28 +281,4 @@ for _name in NOT_IMPLEMENTED:
         setattr(Loop, _name, _not_yet(_name))
 
 
-_refuse_datagram = Loop.create_datagram_endpoint
-
-
-async def create_datagram_endpoint(self, *args, sock=None, **kwargs):
-    # Refused, but a sock= that asyncio would take is closed, not left
-    # open.  Without one the refusal comes first, as for the other methods
-    # not built yet; with one, asyncio's own checks run (a socket they
-    # reject stays the caller's) and the transport it would then make
-    # closes the socket and refuses.
-    if sock is None:
-        return await _refuse_datagram(self, *args, **kwargs)
-    return await _base.create_datagram_endpoint(self, *args, sock=sock,
-                                                **kwargs)
-
-
-def _make_datagram_transport(self, sock, *args, **kwargs):
-    sock.close()
-    raise NotImplementedError(_not_yet_msg("create_datagram_endpoint"))
-
-
-create_datagram_endpoint.__qualname__ = "Loop.create_datagram_endpoint"
-create_datagram_endpoint.__doc__ = _refuse_datagram.__doc__
-Loop.create_datagram_endpoint = create_datagram_endpoint
-Loop._make_datagram_transport = _make_datagram_transport
-del _name, _fn, create_datagram_endpoint, _make_datagram_transport
+del _name, _fn

@@ -322,19 +322,20 @@ def test_tls_refusal_without_sock_creates_nothing(impl, loop, tmp_path):
     assert not (tmp_path / "s").exists()
 
 
-def test_datagram_refusal_closes_taken_socket(impl, loop, socks):
-    eloop_only(impl, "eloop-only: asyncio does UDP here (a UDP test once "
-                     "eloop has it)")
+def test_datagram_endpoint_takes_socket(loop, socks):
+    # A sock= asyncio accepts is the transport's: closing the transport
+    # closes it; a protocol_factory that raises leaves it the caller's.
     udp = socks(socket.AF_INET, socket.SOCK_DGRAM)
+    other = socks(socket.AF_INET, socket.SOCK_DGRAM)
 
     async def main():
-        await refused(loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                    sock=udp),
-                      NotImplementedError, "create_datagram_endpoint")
-        # Without a sock nothing is created before the refusal.
-        await refused(loop.create_datagram_endpoint(
-            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)),
-            NotImplementedError, "create_datagram_endpoint")
+        await refused(loop.create_datagram_endpoint(raising_factory,
+                                                    sock=other), Boom)
+        tr, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                    sock=udp)
+        assert not closed(udp)
+        tr.close()
+        await asyncio.sleep(0)
 
     run(loop, main())
-    assert closed(udp)
+    assert closed(udp) and not closed(other)

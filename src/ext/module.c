@@ -86,6 +86,7 @@ module_exec(PyObject *mod)
     if (st->LoopType == NULL
         || add_loop_methods(st->LoopType, Loop_transport_methods) < 0
         || add_loop_methods(st->LoopType, Loop_sock_methods) < 0
+        || add_loop_methods(st->LoopType, Loop_udp_methods) < 0
         || PyModule_AddType(mod, st->LoopType) < 0) {
         return -1;
     }
@@ -175,6 +176,16 @@ module_exec(PyObject *mod)
     if (sock_state_init(mod, st) < 0) {
         return -1;
     }
+    st->str_datagram_received = PyUnicode_InternFromString(
+        "datagram_received");
+    st->str_socket = PyUnicode_InternFromString("socket");
+    st->str_sockname = PyUnicode_InternFromString("sockname");
+    st->str_peername = PyUnicode_InternFromString("peername");
+    if (st->str_datagram_received == NULL || st->str_socket == NULL
+        || st->str_sockname == NULL || st->str_peername == NULL
+        || udp_type_init(mod, st) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -189,7 +200,8 @@ module_exec(PyObject *mod)
     X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                   \
     X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
     X(str_data_received) X(str_buffer_updated) X(str_get_buffer)          \
-    X(str_read_ready) X(str_write_ready)
+    X(str_read_ready) X(str_write_ready) X(DatagramTransportType)          \
+    X(str_datagram_received) X(str_socket) X(str_sockname) X(str_peername)
 
 static int
 module_traverse(PyObject *mod, visitproc visit, void *arg)

@@ -1,12 +1,14 @@
 /*
  * sock.h -- declarations shared by sock.c (socket operations) and
  * sock_server.c (name resolution and the accept loop of servers).
- * Private to those two files.
+ * Private to those two files, and udp.c for the address helpers.
  */
 #ifndef ELOOP_SOCK_H
 #define ELOOP_SOCK_H
 
 #include "state.h"
+
+#include <sys/socket.h>
 
 enum {
     SK_RECV,
@@ -44,6 +46,8 @@ int sk_sock_int_option(int fd, int opt);
 int sk_exc_would_block(void);
 int sk_family_supported(int family);
 int sk_direct_family(int fd);
+socklen_t sk_addrlen_for(int family);
+PyObject *sk_make_sockaddr(const struct sockaddr_storage *ss, socklen_t len);
 void sk_args_clear(sk_args *a);
 PyObject *sk_attempt(eloop_state *st, sk_args *a, int *again);
 PyObject *sk_accept_direct(eloop_state *st, int fd, int family, int type,

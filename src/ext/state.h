@@ -44,6 +44,8 @@ typedef struct {
     PyTypeObject *TimerHandleType;
     PyTypeObject *TransportType;        /* transport.c: SocketTransport, a
                                            subclass of asyncio's Transport */
+    PyTypeObject *DatagramTransportType;    /* udp.c, a subclass of
+                                               asyncio's DatagramTransport */
 
     /* Objects from asyncio and the stdlib, imported once at module exec.
      * Everything here is used off the hot path or is a type we construct. */
@@ -85,6 +87,11 @@ typedef struct {
     PyObject *str_get_buffer;
     PyObject *str_read_ready;           /* "_read_ready" */
     PyObject *str_write_ready;          /* "_write_ready" */
+    /* udp.c */
+    PyObject *str_datagram_received;
+    PyObject *str_socket;               /* the extra-info keys */
+    PyObject *str_sockname;
+    PyObject *str_peername;
 
     handle_freelist handles;
     handle_freelist timers;
@@ -283,6 +290,10 @@ int64_t loop_when_to_ns(double when);
  * them to the Loop type so each file owns its own method table. */
 extern PyMethodDef Loop_transport_methods[];   /* transport_loop.c */
 extern PyMethodDef Loop_sock_methods[];        /* sock.c */
+extern PyMethodDef Loop_udp_methods[];         /* udp.c */
+
+/* udp.c: the datagram transport type. */
+int udp_type_init(PyObject *mod, eloop_state *st);
 
 /* sock.c: module-state setup for the socket operations. */
 int sock_state_init(PyObject *mod, eloop_state *st);

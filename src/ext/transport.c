@@ -80,21 +80,21 @@ make_oserror(int err)
     return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
 }
 
-/* logger.debug(fmt, self[, message], exc_info=exc) in debug mode only. */
-static int
-tr_debug_log(TransportObject *self, const char *fmt, const char *message,
-             PyObject *exc)
+/* logger.debug(fmt, self[, message], exc_info=exc) in debug mode only.
+ * Shared with udp.c (transport.h). */
+int
+transport_debug_log(LoopObject *loop, PyObject *self, const char *fmt,
+                    const char *message, PyObject *exc)
 {
-    if (self->loop == NULL || !self->loop->debug) {
+    if (loop == NULL || !loop->debug) {
         return 0;
     }
-    PyObject *meth = PyObject_GetAttrString(self->st->logger, "debug");
+    PyObject *meth = PyObject_GetAttrString(loop->st->logger, "debug");
     if (meth == NULL) {
         return -1;
     }
-    PyObject *args = message
-        ? Py_BuildValue("(sOs)", fmt, (PyObject *)self, message)
-        : Py_BuildValue("(sO)", fmt, (PyObject *)self);
+    PyObject *args = message ? Py_BuildValue("(sOs)", fmt, self, message)
+                             : Py_BuildValue("(sO)", fmt, self);
     PyObject *kw = exc && args ? Py_BuildValue("{sO}", "exc_info", exc)
                                : NULL;
     PyObject *r = args && (kw || !exc) ? PyObject_Call(meth, args, kw)
@@ -105,21 +105,37 @@ tr_debug_log(TransportObject *self, const char *fmt, const char *message,
     return discard(r);
 }
 
+static inline int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc)
+{
+    return transport_debug_log(self->loop, (PyObject *)self, fmt, message,
+                               exc);
+}
+
 /* loop.call_exception_handler({'message', 'exception', 'transport',
- * 'protocol'}), the context every transport error in asyncio carries. */
-static int
-tr_report(TransportObject *self, const char *message, PyObject *exc)
+ * 'protocol'}), the context every transport error in asyncio carries.
+ * Shared with udp.c (transport.h). */
+int
+transport_report(LoopObject *loop, PyObject *self, PyObject *protocol,
+                 const char *message, PyObject *exc)
 {
     PyObject *ctx = Py_BuildValue(
         "{sssOsOsO}", "message", message, "exception", exc, "transport",
-        (PyObject *)self, "protocol",
-        self->protocol ? self->protocol : Py_None);
+        self, "protocol", protocol ? protocol : Py_None);
     if (ctx == NULL) {
         return -1;
     }
-    int rc = loop_call_exception_handler(self->loop, ctx);
+    int rc = loop_call_exception_handler(loop, ctx);
     Py_DECREF(ctx);
     return rc;
+}
+
+static inline int
+tr_report(TransportObject *self, const char *message, PyObject *exc)
+{
+    return transport_report(self->loop, (PyObject *)self, self->protocol,
+                            message, exc);
 }
 
 /* The loop runs here and now, so work can wait for the end of the
@@ -144,21 +160,21 @@ transport_call_soon(TransportObject *self, const char *meth, PyObject *arg)
     return rc;
 }
 
-/* Drops loop->transports[fd] if it is us. */
+/* Drops loop->transports[fd] if it is owner.  Shared with udp.c. */
 int
-transport_unregister(TransportObject *self)
+transport_unregister_fd(LoopObject *loop, int fd, PyObject *owner)
 {
-    PyObject *d = self->loop ? self->loop->transports : NULL;
-    if (d == NULL || self->sock_fd < 0) {
+    PyObject *d = loop ? loop->transports : NULL;
+    if (d == NULL || fd < 0) {
         return 0;
     }
-    PyObject *key = PyLong_FromLong(self->sock_fd);
+    PyObject *key = PyLong_FromLong(fd);
     if (key == NULL) {
         return -1;
     }
     PyObject *cur = PyDict_GetItemWithError(d, key);    /* borrowed */
     int rc = 0;
-    if (cur == (PyObject *)self) {
+    if (cur == owner) {
         rc = PyDict_DelItem(d, key);
     }
     else if (cur == NULL && PyErr_Occurred()) {
@@ -166,6 +182,13 @@ transport_unregister(TransportObject *self)
     }
     Py_DECREF(key);
     return rc;
+}
+
+int
+transport_unregister(TransportObject *self)
+{
+    return transport_unregister_fd(self->loop, self->sock_fd,
+                                   (PyObject *)self);
 }
 
 /* ---- closing ------------------------------------------------------------ */
@@ -309,16 +332,18 @@ tr_buffer_size(TransportObject *self)
     return (Py_ssize_t)el_stream_write_queue_size(&self->stream);
 }
 
-static int
-tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
+/* protocol.<meth>() for flow control; its failure is reported, as
+ * _FlowControlMixin does.  Shared with udp.c (transport.h). */
+int
+transport_protocol_flow(LoopObject *loop, PyObject *self, PyObject *protocol,
+                        const char *meth, const char *msg)
 {
-    PyObject *r = self->protocol ? call_method1(self->protocol, meth, NULL)
-                                 : NULL;
+    PyObject *r = protocol ? call_method1(protocol, meth, NULL) : NULL;
     if (r != NULL) {
         Py_DECREF(r);
         return 0;
     }
-    if (self->protocol == NULL) {
+    if (protocol == NULL) {
         PyErr_Format(PyExc_AttributeError,
                      "'NoneType' object has no attribute '%s'", meth);
     }
@@ -327,9 +352,16 @@ tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
         el_restore_exc(exc);
         return -1;
     }
-    int rc = tr_report(self, msg, exc);
+    int rc = transport_report(loop, self, protocol, msg, exc);
     Py_DECREF(exc);
     return rc;
+}
+
+static inline int
+tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
+{
+    return transport_protocol_flow(self->loop, (PyObject *)self,
+                                   self->protocol, meth, msg);
 }
 
 static int
@@ -1251,9 +1283,12 @@ water_mark(PyObject *v, Py_ssize_t *out)
 }
 
 /* _FlowControlMixin._set_write_buffer_limits(), same defaults and
- * errors: values are kept as given. */
+ * errors: values are kept as given (*high_obj, *low_obj), and their
+ * floors as sizes.  Shared with udp.c (transport.h). */
 int
-transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
+transport_limits_parse(PyObject *high, PyObject *low, PyObject **high_obj,
+                       PyObject **low_obj, Py_ssize_t *high_water,
+                       Py_ssize_t *low_water)
 {
     PyObject *four = PyLong_FromLong(4), *zero = PyLong_FromLong(0);
     Py_ssize_t hw, lw;
@@ -1287,10 +1322,10 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
                      "high (%R) must be >= low (%R) must be >= 0", high, low);
     }
     if (ok == 1 && water_mark(high, &hw) == 0 && water_mark(low, &lw) == 0) {
-        Py_XSETREF(self->high_obj, high);
-        Py_XSETREF(self->low_obj, low);
-        self->high_water = hw;
-        self->low_water = lw;
+        Py_XSETREF(*high_obj, high);
+        Py_XSETREF(*low_obj, low);
+        *high_water = hw;
+        *low_water = lw;
         rc = 0;
     }
     else {
@@ -1301,6 +1336,13 @@ done:
     Py_XDECREF(four);
     Py_XDECREF(zero);
     return rc;
+}
+
+int
+transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
+{
+    return transport_limits_parse(high, low, &self->high_obj, &self->low_obj,
+                                  &self->high_water, &self->low_water);
 }
 
 static PyObject *
@@ -1412,24 +1454,41 @@ Transport_clear(TransportObject *self)
 /* asyncio's __del__: warn about a transport that never finished closing,
  * and close its socket. */
 static void
+tr_finalize_detach(PyObject *self)
+{
+    TransportObject *t = (TransportObject *)self;
+    if (t->loop != NULL) {
+        el_stream_close(&t->stream);
+    }
+}
+
+/* asyncio's __del__ for a transport whose socket is still open: the
+ * ResourceWarning, detach(self) to take the fd out of the reactor, then
+ * sock.close(); failures are unraisable.  Shared with udp.c. */
+void
+transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
+                        void (*detach)(PyObject *self))
+{
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
+        PyErr_WriteUnraisable(self);
+    }
+    detach(self);
+    *sock_closed = 1;
+    if (discard(call_method1(sock, "close", NULL)) < 0) {
+        PyErr_WriteUnraisable(self);
+    }
+    el_restore_exc(exc);
+}
+
+static void
 Transport_finalize(TransportObject *self)
 {
     if (self->sock == NULL || self->sock_closed) {
         return;
     }
-    PyObject *exc = el_fetch_exc();
-    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R",
-                              self) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    if (self->loop != NULL) {
-        el_stream_close(&self->stream);
-    }
-    self->sock_closed = 1;
-    if (discard(call_method1(self->sock, "close", NULL)) < 0) {
-        PyErr_WriteUnraisable((PyObject *)self);
-    }
-    el_restore_exc(exc);
+    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
+                            tr_finalize_detach);
 }
 
 static void
@@ -1453,8 +1512,10 @@ Transport_dealloc(TransportObject *self)
 
 /* ---- attributes tests and asyncio internals peek at --------------------- */
 
-static PyObject *
-get_obj_or_none(TransportObject *self, void *offset)
+/* Getters by field offset, shared with udp.c: an object field (None for
+ * NULL), a char flag as a bool. */
+PyObject *
+transport_get_obj(PyObject *self, void *offset)
 {
     PyObject *v = *(PyObject **)((char *)self + (Py_ssize_t)offset);
     return Py_NewRef(v ? v : Py_None);
@@ -1468,8 +1529,8 @@ get_loop(TransportObject *self, void *Py_UNUSED(c))
     return Py_NewRef(v ? v : Py_None);
 }
 
-static PyObject *
-get_flag(TransportObject *self, void *offset)
+PyObject *
+transport_get_flag(PyObject *self, void *offset)
 {
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
 }
@@ -1510,10 +1571,10 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
 }
 
 #define OBJ_GETTER(name, field)                                             \
-    {name, (getter)get_obj_or_none, NULL, NULL,                             \
+    {name, (getter)transport_get_obj, NULL, NULL,                           \
      (void *)offsetof(TransportObject, field)}
 #define FLAG_GETTER(name, field)                                            \
-    {name, (getter)get_flag, NULL, NULL,                                    \
+    {name, (getter)transport_get_flag, NULL, NULL,                          \
      (void *)offsetof(TransportObject, field)}
 
 static PyGetSetDef Transport_getset[] = {

@@ -2,7 +2,8 @@
  * transport.h -- private to transport.c (the socket transport object,
  * asyncio's _SelectorSocketTransport) and transport_loop.c (the loop's
  * side: construction, the fd registry check, the coalesced flush, type
- * creation): the object layout and what the two files share.
+ * creation): the object layout and what the two files share; udp.c uses
+ * the few generic helpers marked below.
  */
 #ifndef ELOOP_TRANSPORT_H
 #define ELOOP_TRANSPORT_H
@@ -107,6 +108,34 @@ int transport_unregister(TransportObject *self);
  * iteration, to keep asyncio's order; flush_one does not. */
 int transport_flush_now(TransportObject *self);
 int transport_flush_one(TransportObject *self);
+
+/* Shared with udp.c (the datagram transport), which has the same
+ * asyncio base (_SelectorTransport, _FlowControlMixin) but no stream:
+ * the generic parts of those bases, written once here. */
+int transport_debug_log(LoopObject *loop, PyObject *self, const char *fmt,
+                        const char *message, PyObject *exc);
+int transport_report(LoopObject *loop, PyObject *self, PyObject *protocol,
+                     const char *message, PyObject *exc);
+int transport_unregister_fd(LoopObject *loop, int fd, PyObject *owner);
+int transport_protocol_flow(LoopObject *loop, PyObject *self,
+                            PyObject *protocol, const char *meth,
+                            const char *msg);
+int transport_limits_parse(PyObject *high, PyObject *low,
+                           PyObject **high_obj, PyObject **low_obj,
+                           Py_ssize_t *high_water, Py_ssize_t *low_water);
+void transport_finalize_sock(PyObject *self, PyObject *sock,
+                             char *sock_closed,
+                             void (*detach)(PyObject *self));
+PyObject *transport_get_obj(PyObject *self, void *offset);
+PyObject *transport_get_flag(PyObject *self, void *offset);
+/* transport_loop.c: loop._transports[fd] = self; the __init__ tail
+ * (connection_made(), then self._start_reading(), then the waiter, each
+ * through call_soon); and the undo of the first when the second fails,
+ * keeping the pending exception. */
+int transport_register(LoopObject *loop, int fd, PyObject *self);
+int transport_schedule_start(LoopObject *loop, PyObject *self,
+                             PyObject *protocol, PyObject *waiter);
+void transport_unregister_failed(LoopObject *loop, int fd, PyObject *self);
 
 /* obj.name(arg), or obj.name() when arg is NULL. */
 static inline PyObject *

@@ -292,6 +292,52 @@ transport_extra(TransportObject *self)
     return self->extra;
 }
 
+int
+transport_register(LoopObject *loop, int fd, PyObject *self)
+{
+    PyObject *fdkey = PyLong_FromLong(fd);
+    int rc = fdkey ? PyDict_SetItem(loop->transports, fdkey, self) : -1;
+    Py_XDECREF(fdkey);
+    return rc;
+}
+
+int
+transport_schedule_start(LoopObject *loop, PyObject *self,
+                         PyObject *protocol, PyObject *waiter)
+{
+    /* connection_made() first; reading starts after it (it may pause);
+     * the waiter wakes last. */
+    PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
+    PyObject *a[3] = {NULL, made, self};
+    int rc = made ? loop_soon(loop, a + 1, 2) : -1;
+    Py_XDECREF(made);
+    PyObject *start = rc == 0 ? PyObject_GetAttrString(self,
+                                                       "_start_reading")
+                              : NULL;
+    PyObject *b[2] = {NULL, start};
+    rc = start ? loop_soon(loop, b + 1, 1) : -1;
+    Py_XDECREF(start);
+    if (rc == 0 && waiter != Py_None) {
+        PyObject *c[4] = {NULL, loop->st->set_result_unless_cancelled, waiter,
+                          Py_None};
+        rc = loop_soon(loop, c + 1, 3);
+    }
+    return rc;
+}
+
+void
+transport_unregister_failed(LoopObject *loop, int fd, PyObject *self)
+{
+    /* asyncio's _transports is weak: a half-built transport is not kept.
+     * Its finalizer warns and closes the socket, as asyncio's __del__
+     * does. */
+    PyObject *exc = el_fetch_exc();
+    if (transport_unregister_fd(loop, fd, self) < 0) {
+        PyErr_Clear();
+    }
+    el_restore_exc(exc);
+}
+
 /* _SelectorSocketTransport.__init__(), in asyncio's order.  peer_addr:
  * made by the accept loop, stands for extra={'peername': peer_addr}. */
 static PyObject *
@@ -374,11 +420,7 @@ extra_done:
             goto fail;
         }
     }
-    PyObject *fdkey = PyLong_FromLong(self->sock_fd);
-    int rc = fdkey ? PyDict_SetItem(loop->transports, fdkey,
-                                    (PyObject *)self) : -1;
-    Py_XDECREF(fdkey);
-    if (rc < 0) {
+    if (transport_register(loop, self->sock_fd, (PyObject *)self) < 0) {
         goto fail;
     }
     if (set_nodelay(st, sock, self->sock_fd) < 0) {
@@ -388,35 +430,14 @@ extra_done:
     if (self->handle_ctx == NULL) {
         goto fail_registered;
     }
-    /* connection_made() first; reading starts after it (it may pause);
-     * the waiter wakes last. */
-    PyObject *made = PyObject_GetAttrString(protocol, "connection_made");
-    PyObject *a[4] = {NULL, made, (PyObject *)self};
-    int rc2 = made ? loop_soon(loop, a + 1, 2) : -1;
-    Py_XDECREF(made);
-    if (rc2 < 0 || transport_call_soon(self, "_start_reading", NULL) < 0) {
+    if (transport_schedule_start(loop, (PyObject *)self, protocol, waiter)
+        < 0) {
         goto fail_registered;
-    }
-    if (waiter != Py_None) {
-        PyObject *b[4] = {NULL, st->set_result_unless_cancelled, waiter,
-                          Py_None};
-        if (loop_soon(loop, b + 1, 3) < 0) {
-            goto fail_registered;
-        }
     }
     return (PyObject *)self;
 
 fail_registered:
-    {
-        /* asyncio's _transports is weak: a half-built transport is not
-         * kept.  Its finalizer warns and closes the socket, as
-         * asyncio's __del__ does. */
-        PyObject *exc = el_fetch_exc();
-        if (transport_unregister(self) < 0) {
-            PyErr_Clear();
-        }
-        el_restore_exc(exc);
-    }
+    transport_unregister_failed(loop, self->sock_fd, (PyObject *)self);
 fail:
     Py_DECREF(self);
     return NULL;
