@@ -158,6 +158,12 @@ struct el_io_s {
     int fd;
     unsigned mask;      /* EL_READABLE | EL_WRITABLE wanted by the owner */
     el_io_cb cb;
+    /* Optional (NULL: never stale): where the owner's file object keeps
+     * its fd.  Once *fd_src differs from fd (-1 after the file object was
+     * closed behind the watcher's back), fd may name some other file that
+     * reused the number: the watcher is stale, and no syscall is made on
+     * fd for it (see el_io_stale). */
+    const int *fd_src;
 };
 
 static inline void
@@ -166,12 +172,22 @@ el_io_init(el_io_t *io, int fd, el_io_cb cb)
     io->fd = fd;
     io->mask = 0;
     io->cb = cb;
+    io->fd_src = NULL;
+}
+
+/* The file the watcher was made for was closed: fd is not its any more. */
+static inline int
+el_io_stale(const el_io_t *io)
+{
+    return io->fd_src != NULL && *io->fd_src != io->fd;
 }
 
 /* Sets the watcher's mask.  A mask that adds interest is applied to the
  * kernel at once, so errors (EBADF, EPERM for regular files, EEXIST when
- * another watcher owns the fd) are returned to the caller as -errno.  Only
- * one watcher may own an fd at a time.  A mask that drops interest is
+ * another watcher owns the fd) are returned to the caller as -errno; a
+ * stale watcher (el_io_stale) gets -EBADF.  Only one watcher may own an fd
+ * at a time; a stale owner is evicted (its mask set to 0, as by
+ * el_loop_close), since its fd now belongs to the file being watched.  A mask that drops interest is
  * applied lazily before the next wait, so dropping and re-adding one
  * direction within a loop iteration costs no syscall.  Mask 0 detaches the
  * watcher and unregisters the fd at once (the owner may close it next, and

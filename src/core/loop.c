@@ -139,13 +139,26 @@ el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask)
         return 0;
     }
 
+    if (el_io_stale(io) && (mask & ~io->mask)) {
+        return -EBADF;
+    }
     int err = fd_reserve(loop, fd);
     if (err < 0) {
         return err;
     }
     el_fdslot_t *slot = &loop->fds[fd];
     if (slot->io != NULL && slot->io != io) {
-        return -EEXIST;
+        if (!el_io_stale(slot->io)) {
+            return -EEXIST;
+        }
+        /* The owner's file was closed and this fd number reused by the
+         * file now being watched: the owner learns from a mask of 0 that
+         * it is detached, and its next syscall fails with EBADF. */
+        slot->io->mask = 0;
+        slot->io = NULL;
+        if (loop->backend->invalidate_fd != NULL) {
+            loop->backend->invalidate_fd(loop, fd);
+        }
     }
     /* Besides widening, taking over an fd whose previous owner left a
      * registration behind needs a syscall too: the fd may have been closed

@@ -210,6 +210,9 @@ stream_sendv(el_stream_t *s, struct iovec *iov, size_t n)
 {
     ssize_t w;
 
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     for (;;) {
         if (!(s->flags & EL_STREAM_NOTSOCK)) {
             struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
@@ -320,6 +323,9 @@ do_shutdown(el_stream_t *s)
 {
     s->flags &= ~(unsigned)EL_STREAM_SHUT_PENDING;
     s->flags |= EL_STREAM_SHUT_DONE;
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     return shutdown(s->io.fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
@@ -392,6 +398,9 @@ stream_recv(el_stream_t *s, char *buf, size_t len)
 {
     ssize_t n;
 
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     for (;;) {
         if (!(s->flags & EL_STREAM_NOTSOCK)) {
             n = recv(s->io.fd, buf, len, MSG_DONTWAIT);

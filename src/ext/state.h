@@ -44,6 +44,8 @@ typedef struct {
     PyTypeObject *TimerHandleType;
     PyTypeObject *TransportType;        /* transport.c: SocketTransport, a
                                            subclass of asyncio's Transport */
+    Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
+                                           fd, or -1 (transport_loop.c) */
 
     /* Objects from asyncio and the stdlib, imported once at module exec.
      * Everything here is used off the hot path or is a type we construct. */

@@ -880,6 +880,12 @@ tr_add_reader(TransportObject *self)
         return -1;
     }
     int err = el_stream_read_start(&self->stream, tr_alloc_cb, tr_read_cb);
+    if (err == -EBADF && el_io_stale(&self->stream.io)) {
+        /* The socket was closed behind our back: asyncio's reader, if it
+         * ever ran, would get EBADF from recv() on the closed socket. */
+        tr_errno_fatal(self, EBADF, "Fatal read error on socket transport");
+        return PyErr_Occurred() ? -1 : 0;
+    }
     if (err < 0) {
         errno = -err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -1396,6 +1402,7 @@ Transport_clear(TransportObject *self)
     self->extra_lazy = 0;
     Py_CLEAR(self->extra);
     self->sock_closed = 1;
+    self->stream.io.fd_src = NULL;      /* points into sock */
     Py_CLEAR(self->sock);
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->server);

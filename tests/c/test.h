@@ -64,7 +64,8 @@
     X(stream_close_with_pending_data)                                       \
     X(stream_notify_defers)                                                 \
     X(stream_pipe)                                                          \
-    X(stream_closed_loop)
+    X(stream_closed_loop)                                                   \
+    X(stream_stale_fd)
 
 #define TEST_DECLARE(name) void test_##name(void);
 TEST_LIST(TEST_DECLARE)

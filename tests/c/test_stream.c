@@ -802,3 +802,67 @@ test_stream_closed_loop(void)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* The file behind the fd was closed (its owner's copy of the fd is -1) and
+ * the number reused: the stream makes no syscall on it, and a new watcher
+ * for the new file evicts the stale one. */
+void
+test_stream_stale_fd(void)
+{
+    el_loop_t loop;
+    tstream t, t2;
+    int sv[2], nv[2];
+    int fd_src;
+
+    CHECK_OK(el_loop_init(&loop));
+    sockpair(sv);
+    tstream_init(&t, &loop, sv[0]);
+    fd_src = sv[0];
+    t.s.io.fd_src = &fd_src;
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+
+    /* Closed behind the stream's back, the number taken by a new pair. */
+    fd_src = -1;
+    close(sv[0]);
+    sockpair(nv);
+    if (nv[0] != sv[0]) {
+        CHECK_EQ(dup2(nv[0], sv[0]), sv[0]);
+        close(nv[0]);
+        nv[0] = sv[0];
+    }
+    CHECK(el_stream_write(&t.s, "leak", 4, (void *)1) == 0);
+    CHECK_EQ(el_stream_flush(&t.s), -EBADF);
+    CHECK_EQ(el_stream_shutdown(&t.s), -EBADF);     /* can't arm writing */
+    el_stream_write_clear(&t.s);
+    CHECK_EQ(el_stream_shutdown(&t.s), -EBADF);     /* no shutdown(2) */
+
+    /* A read that readiness promised fails too. */
+    CHECK_EQ(write(nv[1], "new", 3), 3);
+    t.s.pending |= EL_READABLE;
+    el_stream_process(&t.s, EL_READABLE);
+    CHECK_EQ(t.last_nread, -EBADF);
+    CHECK_EQ(t.ngot, 0);
+
+    /* The new file's own watcher takes the fd from the stale one. */
+    CHECK(el_io_lookup(&loop, nv[0]) == &t.s.io);
+    tstream_init(&t2, &loop, nv[0]);
+    CHECK_OK(el_stream_read_start(&t2.s, t_alloc, t_read));
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+    CHECK_EQ(t.s.io.mask, 0);
+    poll_once(&loop, -1);
+    CHECK_EQ(t2.nreads, 1);
+    CHECK(memcmp(t2.got, "new", 3) == 0);
+    CHECK_EQ(t.nreads, 1);
+    CHECK_EQ(drain(nv[1]), 0);      /* nothing of t's reached the peer */
+    el_stream_read_stop(&t.s);
+    CHECK_EQ(el_stream_read_start(&t.s, t_alloc, t_read), -EBADF);
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+
+    el_stream_close(&t.s);
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+    el_stream_close(&t2.s);
+    close(nv[0]);
+    close(nv[1]);
+    close(sv[1]);
+    CHECK_EQ(el_loop_close(&loop), 0);
+}
