@@ -44,6 +44,8 @@ typedef struct {
     PyTypeObject *TimerHandleType;
     PyTypeObject *TransportType;        /* transport.c: SocketTransport, a
                                            subclass of asyncio's Transport */
+    PyTypeObject *TransportDictType;    /* its twin with an instance
+                                           __dict__ (transport.c) */
     Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
                                            fd, or -1 (transport_loop.c) */
 

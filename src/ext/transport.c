@@ -548,6 +548,26 @@ tr_write(TransportObject *self, PyObject *data)
 static PyObject *
 tr_writelines(TransportObject *self, PyObject *list)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    /* 3.11's writelines() is WriteTransport's: self.write(b''.join(x)),
+     * which goes through a write() patched on the instance. */
+    PyObject *patched = self->dict != NULL     /* borrowed */
+        ? PyDict_GetItemString(self->dict, "write") : NULL;
+    if (patched != NULL) {
+        PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+        PyObject *data = empty ? PyObject_CallMethod(empty, "join", "O",
+                                                     list) : NULL;
+        Py_XDECREF(empty);
+        if (data == NULL) {
+            return NULL;
+        }
+        Py_INCREF(patched);     /* the call may change the dict */
+        PyObject *r = PyObject_CallOneArg(patched, data);
+        Py_DECREF(patched);
+        Py_DECREF(data);
+        return r;
+    }
+#endif
     /* The semantics of WriteTransport.writelines(): write(b''.join(x)),
      * with the errors of that join (3.11) or, from 3.12, of the
      * [memoryview(data) for data in x] that replaced it. */
@@ -1374,6 +1394,7 @@ Transport_traverse(TransportObject *self, visitproc visit, void *arg)
     Py_VISIT(self->high_obj);
     Py_VISIT(self->low_obj);
     Py_VISIT(self->empty_waiter);
+    Py_VISIT(self->dict);
     for (size_t i = 0; i < el_stream_write_queue_len(&self->stream); i++) {
         Py_VISIT((PyObject *)el_stream_write_queue_token(&self->stream, i));
     }
@@ -1412,6 +1433,7 @@ Transport_clear(TransportObject *self)
     Py_CLEAR(self->high_obj);
     Py_CLEAR(self->low_obj);
     Py_CLEAR(self->empty_waiter);
+    Py_CLEAR(self->dict);
     Py_CLEAR(self->loop);
     return 0;
 }
@@ -1516,6 +1538,51 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
     return PyLong_FromSsize_t(self->conn_lost);
 }
 
+/* Instance attributes.  asyncio's transports have a __dict__, and test
+ * suites patch a method on one instance (`transport.write = fake`, and
+ * `del` to restore it).  A transport starts as SocketTransport, whose
+ * layout has the dict pointer but whose type does not declare it: to
+ * Python's method-call specialisation it is a dict-less object (3.11
+ * gives up on a type whose instance dict is still NULL, costing every
+ * `transport.write(...)` a generic lookup).  The first attribute
+ * assignment, or a look at __dict__, moves the instance to the twin type
+ * that declares the dict (same layout, same methods; see
+ * transport_type_init).  The loop's own calls into the transport are C
+ * calls and never look at the dict. */
+static void
+tr_to_dict_type(TransportObject *self)
+{
+    PyTypeObject *twin = self->st->TransportDictType;
+    PyTypeObject *old = Py_TYPE(self);
+    if (old != twin) {
+        Py_SET_TYPE(self, (PyTypeObject *)Py_NewRef((PyObject *)twin));
+        Py_DECREF(old);
+    }
+}
+
+static PyObject *
+get_dict(TransportObject *self, void *c)
+{
+    tr_to_dict_type(self);
+    return PyObject_GenericGetDict((PyObject *)self, c);
+}
+
+static int
+set_dict(TransportObject *self, PyObject *value, void *c)
+{
+    tr_to_dict_type(self);
+    return PyObject_GenericSetDict((PyObject *)self, value, c);
+}
+
+static int
+Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
+{
+    if (value != NULL) {
+        tr_to_dict_type(self);
+    }
+    return PyObject_GenericSetAttr((PyObject *)self, name, value);
+}
+
 #define OBJ_GETTER(name, field)                                             \
     {name, (getter)get_obj_or_none, NULL, NULL,                             \
      (void *)offsetof(TransportObject, field)}
@@ -1524,6 +1591,7 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
      (void *)offsetof(TransportObject, field)}
 
 static PyGetSetDef Transport_getset[] = {
+    {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
     {"_sock", (getter)get_sock, NULL, NULL, NULL},
     {"_extra", (getter)get_extra, (setter)set_extra_attr, NULL, NULL},
     OBJ_GETTER("_protocol", protocol),
@@ -1545,6 +1613,7 @@ static PyGetSetDef Transport_getset[] = {
 static PyMemberDef Transport_members[] = {
     {"__weaklistoffset__", EL_T_PYSSIZET,
      offsetof(TransportObject, weakreflist), EL_READONLY, NULL},
+
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1587,6 +1656,7 @@ static PyType_Slot Transport_slots[] = {
     {Py_tp_traverse, Transport_traverse},
     {Py_tp_clear, Transport_clear},
     {Py_tp_repr, Transport_repr},
+    {Py_tp_setattro, Transport_setattro},
     {Py_tp_methods, Transport_methods},
     {Py_tp_getset, Transport_getset},
     {Py_tp_members, Transport_members},
@@ -1595,12 +1665,35 @@ static PyType_Slot Transport_slots[] = {
     {0, NULL},
 };
 
+/* BASETYPE only for the twin below: transport_type_init() drops the
+ * flag once the twin exists. */
 PyType_Spec Transport_spec = {
+    .name = "eloop._eloop.SocketTransport",
+    .basicsize = sizeof(TransportObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Transport_slots,
+};
+
+/* The twin with a declared instance dict (see tr_to_dict_type). */
+static PyMemberDef TransportDict_members[] = {
+    {"__dictoffset__", EL_T_PYSSIZET, offsetof(TransportObject, dict),
+     EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot TransportDict_slots[] = {
+    {Py_tp_members, TransportDict_members},
+    {Py_tp_traverse, Transport_traverse},      /* required with GC */
+    {0, NULL},
+};
+
+PyType_Spec TransportDict_spec = {
     .name = "eloop._eloop.SocketTransport",
     .basicsize = sizeof(TransportObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
              | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = Transport_slots,
+    .slots = TransportDict_slots,
 };
 
 /* ---- the stream --------------------------------------------------------- */

@@ -554,7 +554,8 @@ transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd)
     }
     Py_INCREF(tr);
     int closing;
-    if (Py_IS_TYPE(tr, loop->st->TransportType)) {
+    if (Py_IS_TYPE(tr, loop->st->TransportType)
+        || Py_IS_TYPE(tr, loop->st->TransportDictType)) {
         closing = ((TransportObject *)tr)->closing;
     }
     else {
@@ -690,6 +691,17 @@ transport_type_init(PyObject *mod, eloop_state *st)
     if (bad) {
         goto done;
     }
+    PyObject *tbases = PyTuple_Pack(1, (PyObject *)st->TransportType);
+    st->TransportDictType = tbases ? (PyTypeObject *)PyType_FromModuleAndSpec(
+                                         mod, &TransportDict_spec, tbases)
+                                   : NULL;
+    Py_XDECREF(tbases);
+    if (st->TransportDictType == NULL) {
+        goto done;
+    }
+    /* The twin is the only subclass: C code that checks for our type
+     * checks for these two. */
+    st->TransportType->tp_flags &= ~Py_TPFLAGS_BASETYPE;
     PyType_Modified(st->TransportType);
     rc = PyModule_AddType(mod, st->TransportType);
 done:
