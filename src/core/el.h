@@ -399,6 +399,12 @@ void el_stream_read_stop(el_stream_t *s);
  * -EPIPE after el_stream_shutdown(); -EBADF on a closed stream. */
 int el_stream_write(el_stream_t *s, const void *base, size_t len,
                     void *token);
+/* Makes room in the write queue for n more chunks, so that the next n
+ * el_stream_write() calls cannot fail with -ENOMEM: a caller queueing
+ * several chunks reserves first, and queues all of them or none.  -ENOMEM
+ * (the queue unchanged); -EBADF on a closed stream.  The room lasts until
+ * the queue next drains. */
+int el_stream_write_reserve(el_stream_t *s, size_t n);
 /* Sends queued chunks now, as far as the fd accepts them without
  * blocking.  Returns 0 when the queue is empty; 1 when data is left, in
  * which case the stream continues writing on its own and reports through

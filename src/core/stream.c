@@ -178,6 +178,24 @@ wq_pop(el_stream_t *s, int status)
 }
 
 int
+el_stream_write_reserve(el_stream_t *s, size_t n)
+{
+    if (s->flags & EL_STREAM_CLOSED) {
+        return -EBADF;
+    }
+    if (n > UINT32_MAX - s->wq_len) {
+        return -ENOMEM;
+    }
+    while (s->wq_cap - s->wq_len < n) {
+        int err = wq_grow(s);
+        if (err < 0) {
+            return err;
+        }
+    }
+    return 0;
+}
+
+int
 el_stream_write(el_stream_t *s, const void *base, size_t len, void *token)
 {
     if (s->flags & EL_STREAM_CLOSED) {

@@ -499,21 +499,28 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
         res = Py_NewRef(Py_None);
         goto done;
     }
-    for (Py_ssize_t i = 0; i < ntok; i++) {
+    /* All of the data or none of it: room for every chunk first, so that
+     * no el_stream_write() below fails half way with -ENOMEM.  Any other
+     * error (closed, shut down) is the stream's state, the same for every
+     * chunk: the first write fails, with nothing queued. */
+    int err = el_stream_write_reserve(&self->stream, (size_t)ntok);
+    for (Py_ssize_t i = 0; i < ntok && err == 0; i++) {
         PyObject *tok = tokens[i];
-        int err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
-                                  (size_t)PyBytes_GET_SIZE(tok), tok);
-        if (err < 0) {
-            if (err == -ENOMEM) {
-                PyErr_NoMemory();
-            }
-            else {
-                errno = -err;
-                PyErr_SetFromErrno(PyExc_OSError);
-            }
-            goto done;
+        err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
+                              (size_t)PyBytes_GET_SIZE(tok), tok);
+        if (err == 0) {
+            tokens[i] = NULL;       /* the queue owns it now */
         }
-        tokens[i] = NULL;       /* the queue owns it now */
+    }
+    if (err < 0) {
+        if (err == -ENOMEM) {
+            PyErr_NoMemory();
+        }
+        else {
+            errno = -err;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        goto done;
     }
     if (tr_after_queue(self) == 0) {
         res = Py_NewRef(Py_None);

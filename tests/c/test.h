@@ -65,7 +65,8 @@
     X(stream_notify_defers)                                                 \
     X(stream_pipe)                                                          \
     X(stream_closed_loop)                                                   \
-    X(stream_stale_fd)
+    X(stream_stale_fd)                                                      \
+    X(stream_write_reserve)
 
 #define TEST_DECLARE(name) void test_##name(void);
 TEST_LIST(TEST_DECLARE)

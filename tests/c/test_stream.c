@@ -866,3 +866,35 @@ test_stream_stale_fd(void)
     close(sv[1]);
     CHECK_EQ(el_loop_close(&loop), 0);
 }
+
+/* Room reserved for n chunks makes the next n writes succeed; a failed
+ * reservation leaves the queue as it was. */
+void
+test_stream_write_reserve(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+
+    CHECK_OK(el_loop_init(&loop));
+    sockpair(sv);
+    tstream_init(&t, &loop, sv[0]);
+    CHECK_OK(el_stream_write(&t.s, "a", 1, (void *)1));
+    CHECK_EQ(el_stream_write_reserve(&t.s, (size_t)UINT32_MAX), -ENOMEM);
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 1);
+    CHECK_EQ(el_stream_write_queue_size(&t.s), 1);
+    CHECK_OK(el_stream_write_reserve(&t.s, 100));
+    CHECK(t.s.wq_cap - t.s.wq_len >= 100);
+    for (int i = 0; i < 100; i++) {
+        CHECK_OK(el_stream_write(&t.s, "b", 1, (void *)2));
+    }
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 101);
+    CHECK_OK(el_stream_write_reserve(&t.s, 0));
+    CHECK_EQ(el_stream_flush(&t.s), 0);
+    CHECK_EQ(drain(sv[1]), 101);
+    el_stream_close(&t.s);
+    CHECK_EQ(el_stream_write_reserve(&t.s, 1), -EBADF);
+    close(sv[0]);
+    close(sv[1]);
+    CHECK_EQ(el_loop_close(&loop), 0);
+}
