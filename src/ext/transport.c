@@ -502,8 +502,10 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
     /* All of the data or none of it: room for every chunk first, so that
      * no el_stream_write() below fails half way with -ENOMEM.  Any other
      * error (closed, shut down) is the stream's state, the same for every
-     * chunk: the first write fails, with nothing queued. */
-    int err = el_stream_write_reserve(&self->stream, (size_t)ntok);
+     * chunk: the first write fails, with nothing queued.  A single chunk
+     * (write()) is all or nothing anyway. */
+    int err = ntok > 1 ? el_stream_write_reserve(&self->stream, (size_t)ntok)
+                       : 0;
     for (Py_ssize_t i = 0; i < ntok && err == 0; i++) {
         PyObject *tok = tokens[i];
         err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
