@@ -747,6 +747,22 @@ get_buffer_failed:
                              "failed.");
 }
 
+/* A bytes object about to be refilled forgets the hash data_received()
+ * may have had computed and cached in it.  ob_shash is deprecated API
+ * (3.11) but still that cache. */
+static inline void
+bytes_forget_hash(PyObject *b)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    ((PyBytesObject *)b)->ob_shash = -1;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+
 /* asyncio's _read_ready__on_eof() */
 static void
 tr_on_eof(TransportObject *self)
@@ -819,16 +835,23 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     }
     else {
         /* A read that filled the spare (a bulk flow) hands the spare
-         * itself to data_received(), saving a 256 KiB copy; the next read
-         * makes a new one.  Shrinking the spare for shorter reads would
-         * cost more than the copy: glibc serves 256 KiB with mmap(), so
-         * every shrink and free would be a syscall and fresh pages. */
-        PyObject *spare = self->loop->read_spare;
+         * itself to data_received(), saving a 256 KiB copy.  If the
+         * protocol kept no reference to it (it copied the data out, as a
+         * parser accumulating into a bytearray does), nothing can see it
+         * any more, and it is the spare again for the next read: a bulk
+         * flow then reads into the same, already mapped pages instead of
+         * faulting in a fresh 256 KiB per read.  Shrinking the spare for
+         * shorter reads would cost more than their copy: glibc serves 256
+         * KiB with mmap(), so every shrink and free would be a syscall and
+         * fresh pages. */
+        LoopObject *loop = self->loop;
+        PyObject *spare = loop->read_spare;
         PyObject *data;
-        if (spare != NULL && buf->base == PyBytes_AS_STRING(spare)
-            && nread == PyBytes_GET_SIZE(spare)) {
+        int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
+                   && nread == PyBytes_GET_SIZE(spare);
+        if (lent) {
             data = spare;
-            self->loop->read_spare = NULL;
+            loop->read_spare = NULL;
         }
         else {
             data = PyBytes_FromStringAndSize(buf->base, nread);
@@ -839,7 +862,14 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
         r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
                                       data);
-        Py_DECREF(data);
+        if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
+            && !loop->closed) {
+            bytes_forget_hash(data);
+            loop->read_spare = data;        /* our reference */
+        }
+        else {
+            Py_DECREF(data);
+        }
         if (r == NULL) {
             tr_callback_failed(self, "Fatal error: protocol.data_received() "
                                      "call failed.");
