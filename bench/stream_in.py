@@ -20,6 +20,10 @@ Two parsers (--parser):
   python  rows of varying size (--row-bytes +/- 25%), split one message
           at a time in Python, as a pure-Python protocol would.
 
+--asyncpg DSN measures asyncpg itself instead: COPY of a table of --rows
+rows (created on that server) TO STDOUT into an async sink that counts the
+rows; asyncpg must be importable.
+
 Reported per loop: rows/s (best and median of the rounds), the client's
 CPU time per row (user+system, its process only) and its minor page
 faults per round, and the mean data_received() size.
@@ -140,7 +144,71 @@ def make_protocol(asyncio, parser, row_bytes, done):
     return Fixed() if parser == "fixed" else Python()
 
 
+PG_TABLE = "eloop_stream_in"
+
+
+def single_asyncpg(args):
+    """COPY (a table of args.rows rows) TO STDOUT with asyncpg."""
+    import asyncpg
+    loop = new_loop(args.loops)
+    seen = {"rows": 0, "chunks": 0, "bytes": 0}
+
+    async def sink(data):
+        seen["chunks"] += 1
+        seen["bytes"] += len(data)
+        seen["rows"] += data.count(b"\n")
+
+    async def main():
+        conn = await asyncpg.connect(args.asyncpg)
+        try:
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
+            c0, t0 = time.process_time(), time.perf_counter()
+            await conn.copy_from_table(PG_TABLE, output=sink)
+            t1, c1 = time.perf_counter(), time.process_time()
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+        finally:
+            await conn.close()
+        return t1 - t0, c1 - c0, ru1.ru_minflt - ru0.ru_minflt
+
+    seconds, cpu, minflt = loop.run_until_complete(main())
+    loop.close()
+    if seen["rows"] != args.rows:
+        raise SystemExit(f"VERIFICATION FAILED: {seen['rows']} rows, "
+                         f"expected {args.rows}")
+    print(json.dumps({
+        "rows": seen["rows"], "seconds": seconds, "cpu": cpu,
+        "minflt": minflt, "reads": seen["chunks"],
+        "read_mean": seen["bytes"] / seen["chunks"],
+    }))
+
+
+def asyncpg_setup(args):
+    """Creates the table COPY reads, unless it has the rows already."""
+    import asyncio
+    import asyncpg
+
+    async def main():
+        conn = await asyncpg.connect(args.asyncpg)
+        try:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM pg_class WHERE relname = $1", PG_TABLE)
+            if n:
+                n = await conn.fetchval(f"SELECT count(*) FROM {PG_TABLE}")
+            if n != args.rows:
+                await conn.execute(f"DROP TABLE IF EXISTS {PG_TABLE}")
+                await conn.execute(
+                    f"CREATE TABLE {PG_TABLE} AS SELECT i, "
+                    f"md5(i::text) AS h, i * 0.5 AS f "
+                    f"FROM generate_series(1, {args.rows}) i")
+        finally:
+            await conn.close()
+
+    asyncio.run(main())
+
+
 def single(args):
+    if args.asyncpg:
+        return single_asyncpg(args)
     import asyncio
     loop = new_loop(args.loops)
     done = loop.create_future()
@@ -185,6 +253,10 @@ def main():
     ap.add_argument("--row-bytes", type=int, default=64)
     ap.add_argument("--parser", choices=("fixed", "python"), default="fixed")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--asyncpg", metavar="DSN",
+                    help="measure asyncpg's COPY ... TO STDOUT from this "
+                         "PostgreSQL server instead (a table of --rows "
+                         "rows is created there)")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -197,6 +269,9 @@ def main():
     loops = [name for name in args.loops.split(",") if loop_available(name)]
     common = ["--rows", str(args.rows), "--row-bytes", str(args.row_bytes),
               "--parser", args.parser]
+    if args.asyncpg:
+        asyncpg_setup(args)
+        common += ["--asyncpg", args.asyncpg]
     server = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--serve", *common],
         stdout=subprocess.PIPE, text=True)
@@ -216,9 +291,14 @@ def main():
         server.kill()
         server.wait()
 
-    print(f"{args.rows:,} rows of {args.row_bytes} B ({nbytes / 1e6:.0f} MB),"
-          f" parser={args.parser}, {args.rounds} rounds, "
-          f"Python {sys.version.split()[0]}")
+    if args.asyncpg:
+        print(f"asyncpg COPY {PG_TABLE} TO STDOUT, {args.rows:,} rows, "
+              f"{args.rounds} rounds, Python {sys.version.split()[0]} "
+              f"(mean read: the sink's chunk size)")
+    else:
+        print(f"{args.rows:,} rows of {args.row_bytes} B "
+              f"({nbytes / 1e6:.0f} MB), parser={args.parser}, "
+              f"{args.rounds} rounds, Python {sys.version.split()[0]}")
     print()
     print("| loop | rows/s best | rows/s median | client CPU ns/row (best) "
           "| minor faults (median) | mean read (KiB) |")
