@@ -28,18 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def new_loop(name):
-    if name == "eloop":
-        sys.path.insert(0, os.path.dirname(HERE))
-        import eloop
-        return eloop.new_event_loop()
-    if name == "uvloop":
-        import uvloop
-        return uvloop.new_event_loop()
-    return asyncio.SelectorEventLoop()
+from stream_in import new_loop     # bench/ is sys.path[0]
 
 
 class Echo(asyncio.Protocol):

@@ -20,21 +20,7 @@ import sys
 import pytest
 
 from _netutil import run
-
-
-class Proto(asyncio.Protocol):
-    def __init__(self, loop):
-        self.data = bytearray()
-        self.lost = loop.create_future()
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.data += data
-
-    def connection_lost(self, exc):
-        self.lost.set_result(exc)
+from _transport_util import connect, pending, spin
 
 
 def reuse_fd(fd):
@@ -50,14 +36,6 @@ def reuse_fd(fd):
     return c, d
 
 
-def pending(sock):
-    """Bytes waiting on sock, without blocking."""
-    try:
-        return sock.recv(1 << 20)
-    except BlockingIOError:
-        return None
-
-
 def describe(exc):
     """What connection_lost() got, comparable across loops."""
     if exc is None:
@@ -65,33 +43,21 @@ def describe(exc):
     return type(exc).__name__, getattr(exc, "errno", None)
 
 
-async def connect(loop, sock):
-    proto = Proto(loop)
-    tr, _ = await loop.create_connection(lambda: proto, sock=sock)
-    return tr, proto
+async def close_and_reuse(sock):
+    """Closes sock behind its transport's back and returns a new pair
+    (c, d) with c on its fd number."""
+    await spin()
+    fd = sock.fileno()
+    sock.close()
+    return reuse_fd(fd)
 
 
-async def spin(n=5):
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-@pytest.fixture
-def pair():
-    a, b = socket.socketpair()
-    yield a, b
-    a.close()
-    b.close()
-
-
-def test_write_after_close_goes_nowhere(loop, pair):
-    a, b = pair
+def test_write_after_close_goes_nowhere(loop, sockpair):
+    a, b = sockpair
 
     async def main():
         tr, proto = await connect(loop, a)
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             tr.write(b"must not reach the new file")
             exc = await asyncio.wait_for(proto.lost, 5)
@@ -107,8 +73,8 @@ def test_write_after_close_goes_nowhere(loop, pair):
     assert at_b == b""      # the old peer sees only the close
 
 
-def test_queued_writes_not_sent_to_reused_fd(loop, pair):
-    a, b = pair
+def test_queued_writes_not_sent_to_reused_fd(loop, sockpair):
+    a, b = sockpair
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
@@ -121,9 +87,7 @@ def test_queued_writes_not_sent_to_reused_fd(loop, pair):
         tr.write(b"x" * (4 << 20))
         await spin()
         assert tr.get_write_buffer_size() > 0   # the writer is armed
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             d.send(b"to c")
             await spin(10)
@@ -144,24 +108,21 @@ def test_queued_writes_not_sent_to_reused_fd(loop, pair):
     assert lost is None
 
 
-def test_rearmed_writer_fails_with_ebadf(impl, loop, pair):
+def test_rearmed_writer_fails_with_ebadf(impl, loop, sockpair):
     # eloop-only: eloop narrows a registration lazily, and re-adds the fd
     # number if the kernel no longer knows it, which here registers the
     # new file (writable at once) for the old transport.  asyncio's
     # selector raises ENOENT out of pause_reading() instead.
     if impl.name != "eloop":
         pytest.skip("eloop's lazy re-registration")
-    a, b = pair
+    a, b = sockpair
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 
     async def main():
         tr, proto = await connect(loop, a)
         tr.write(b"x" * (4 << 20))
-        await spin()
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             tr.pause_reading()
             exc = await asyncio.wait_for(proto.lost, 5)
@@ -177,15 +138,12 @@ def test_rearmed_writer_fails_with_ebadf(impl, loop, pair):
     assert at_d is None
 
 
-def test_reads_not_taken_from_reused_fd(loop, pair):
-    a, b = pair
+def test_reads_not_taken_from_reused_fd(loop, sockpair):
+    a, b = sockpair
 
     async def main():
         tr, proto = await connect(loop, a)
-        await spin()
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             d.send(b"secret")
             await spin()
@@ -205,14 +163,12 @@ def test_reads_not_taken_from_reused_fd(loop, pair):
     assert left == b"secret"
 
 
-def test_write_eof_after_close_raises_ebadf(loop, pair):
-    a, b = pair
+def test_write_eof_after_close_raises_ebadf(loop, sockpair):
+    a, b = sockpair
 
     async def main():
         tr, proto = await connect(loop, a)
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             with pytest.raises(OSError) as info:
                 tr.write_eof()
@@ -228,15 +184,12 @@ def test_write_eof_after_close_raises_ebadf(loop, pair):
     assert at_d is None     # no shutdown reached the new file's peer
 
 
-def test_new_transport_on_reused_fd(loop, pair):
-    a, b = pair
+def test_new_transport_on_reused_fd(loop, sockpair):
+    a, b = sockpair
 
     async def main():
         tr, proto = await connect(loop, a)
-        await spin()
-        fd = a.fileno()
-        a.close()
-        c, d = reuse_fd(fd)
+        c, d = await close_and_reuse(a)
         try:
             if sys.version_info >= (3, 12):
                 # 3.12 refuses an fd that an open transport still has.

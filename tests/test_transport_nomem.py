@@ -13,29 +13,9 @@ import sys
 import pytest
 
 from _netutil import run
+from _transport_util import Proto, pending, spin
 
 _testcapi = pytest.importorskip("_testcapi")
-
-
-class Proto(asyncio.Protocol):
-    def __init__(self, loop):
-        self.lost = loop.create_future()
-
-    def connection_lost(self, exc):
-        if not self.lost.done():
-            self.lost.set_result(exc)
-
-
-def recv_all(sock):
-    out = bytearray()
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except BlockingIOError:
-            return bytes(out)
-        if not chunk:
-            return bytes(out)
-        out += chunk
 
 
 def test_writelines_nomem_all_or_nothing(impl, loop, loop_errors):
@@ -71,11 +51,10 @@ def test_writelines_nomem_all_or_nothing(impl, loop, loop_errors):
             if raised:
                 assert tr.get_write_buffer_size() == before
             tr.write(b">")
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await spin()
             tr.close()
             await asyncio.wait_for(proto.lost, 5)
-            return raised, recv_all(b)
+            return raised, pending(b)
         finally:
             a.close()
             b.close()
