@@ -195,7 +195,16 @@ el_io_stale(const el_io_t *io)
  * removed); the caller may then free the watcher. */
 int el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask);
 
-/* The watcher that owns fd, or NULL. */
+/* Drops all interest but stays the fd's owner, for a watcher that expects
+ * to be re-armed soon (a paused reader): the kernel's interest goes lazily,
+ * before the next wait that can block, so re-arming before then costs no
+ * syscall.  Another watcher may take the fd meanwhile (the idle one is
+ * then detached, mask 0).  An owner must still detach with mask 0 before
+ * its fd closes. */
+void el_io_idle(el_loop_t *loop, el_io_t *io);
+
+/* The watcher that owns fd, or NULL (also for an idle owner, which
+ * yields the fd to the next watcher that el_io_set() attaches). */
 el_io_t *el_io_lookup(const el_loop_t *loop, int fd);
 
 /* ---- backends ----------------------------------------------------------- */
@@ -256,6 +265,9 @@ int el_loop_init(el_loop_t *loop);
 int el_loop_close(el_loop_t *loop);
 /* Applies lazy mask changes, then waits.  No GIL needed. */
 int el_loop_wait(el_loop_t *loop, int64_t timeout_ns);
+/* el_loop_wait(loop, 0) that leaves lazy mask changes pending (they
+ * matter only before a wait that can block).  No GIL needed. */
+int el_loop_poll(el_loop_t *loop);
 /* Runs watcher callbacks for the events collected by el_loop_wait. */
 void el_loop_dispatch(el_loop_t *loop);
 /* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return.
@@ -388,6 +400,10 @@ void el_stream_init(el_stream_t *s, el_loop_t *loop, int fd);
  * loop is closed); -EBADF on a closed stream. */
 int el_stream_read_start(el_stream_t *s, el_stream_alloc_cb alloc_cb,
                          el_stream_read_cb read_cb);
+/* el_stream_read_stop() for a pause: if nothing else is watched the
+ * stream stays the fd's owner (el_io_idle), so a read_start soon after
+ * costs no syscall.  Use read_stop when the stream is done reading. */
+void el_stream_read_pause(el_stream_t *s);
 /* Stops reading: no read_cb until the next read_start.  A readable event
  * noted but not yet processed is dropped (asyncio cancels its reader
  * handle); no data is lost: it stays in the kernel, or a completion

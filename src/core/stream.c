@@ -106,6 +106,19 @@ el_stream_read_stop(el_stream_t *s)
     (void)stream_sync_mask(s);
 }
 
+void
+el_stream_read_pause(el_stream_t *s)
+{
+    s->flags &= ~(unsigned)EL_STREAM_READING;
+    s->pending &= ~(unsigned)EL_READABLE;
+    if (!(s->flags & EL_STREAM_WRITING) && s->io.mask != 0
+        && s->loop->backend != NULL) {
+        el_io_idle(s->loop, &s->io);
+        return;
+    }
+    (void)stream_sync_mask(s);
+}
+
 static int
 wq_grow(el_stream_t *s)
 {

@@ -1207,7 +1207,7 @@ tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     }
     self->paused = 1;
-    el_stream_read_stop(&self->stream);
+    el_stream_read_pause(&self->stream);
     if (tr_debug_log(self, "%r pauses reading", NULL, NULL) < 0) {
         return NULL;
     }

@@ -898,3 +898,64 @@ test_stream_write_reserve(void)
     close(sv[1]);
     CHECK_EQ(el_loop_close(&loop), 0);
 }
+
+/* A paused reader stays the fd's owner; its interest goes only before a
+ * wait that can block, so a pause and resume around busy polls cost no
+ * epoll_ctl, and a paused reader still gets no read. */
+void
+test_stream_read_pause_is_lazy(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+
+    CHECK_OK(el_loop_init(&loop));
+    sockpair(sv);
+    tstream_init(&t, &loop, sv[0]);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+
+    CHECK_EQ(write(sv[1], "x", 1), 1);
+    el_stream_read_pause(&t.s);
+    CHECK(!el_stream_is_reading(&t.s));
+    CHECK(loop.fds[sv[0]].io == &t.s.io);       /* still the owner */
+    CHECK(el_io_lookup(&loop, sv[0]) == NULL);  /* but yields the fd */
+    CHECK_EQ(el_loop_poll(&loop), 1);   /* reported, nobody wants it */
+    el_loop_dispatch(&loop);
+    CHECK_EQ(t.nreads, 0);
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    poll_once(&loop, 0);
+    CHECK_EQ(t.nreads, 1);
+
+    /* Paused across a wait that may block: the interest goes first. */
+    CHECK_EQ(write(sv[1], "y", 1), 1);
+    el_stream_read_pause(&t.s);
+    CHECK_EQ(el_loop_wait(&loop, 1000000), 0);
+    CHECK_EQ(loop.fds[sv[0]].kmask, 0);
+    CHECK(loop.fds[sv[0]].io == &t.s.io);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    poll_once(&loop, -1);
+    CHECK_EQ(t.nreads, 2);
+
+    /* Another watcher may take the fd of a paused one. */
+    el_stream_read_pause(&t.s);
+    el_io_t other;
+    el_io_init(&other, sv[0], NULL);
+    CHECK_OK(el_io_set(&loop, &other, EL_WRITABLE));
+    CHECK(el_io_lookup(&loop, sv[0]) == &other);
+    CHECK_EQ(el_stream_read_start(&t.s, t_alloc, t_read), -EEXIST);
+    CHECK_OK(el_io_set(&loop, &other, 0));
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+
+    /* Closing detaches at once, paused or not. */
+    el_stream_read_pause(&t.s);
+    el_stream_close(&t.s);
+    CHECK(el_io_lookup(&loop, sv[0]) == NULL);
+    CHECK_EQ(loop.fds[sv[0]].kmask, 0);
+    close(sv[0]);
+    close(sv[1]);
+    CHECK_EQ(el_loop_close(&loop), 0);
+}
