@@ -803,6 +803,24 @@ test_stream_closed_loop(void)
     close(sv[1]);
 }
 
+/* The preamble and ending of the tests below: a loop, a socketpair, and
+ * a stream on sv[0]. */
+static void
+stream_open(el_loop_t *loop, tstream *t, int sv[2])
+{
+    CHECK_OK(el_loop_init(loop));
+    sockpair(sv);
+    tstream_init(t, loop, sv[0]);
+}
+
+static void
+stream_finish(el_loop_t *loop, int fd0, int fd1)
+{
+    close(fd0);
+    close(fd1);
+    CHECK_EQ(el_loop_close(loop), 0);
+}
+
 /* The file behind the fd was closed (its owner's copy of the fd is -1) and
  * the number reused: the stream makes no syscall on it, and a new watcher
  * for the new file evicts the stale one. */
@@ -814,9 +832,7 @@ test_stream_stale_fd(void)
     int sv[2], nv[2];
     int fd_src;
 
-    CHECK_OK(el_loop_init(&loop));
-    sockpair(sv);
-    tstream_init(&t, &loop, sv[0]);
+    stream_open(&loop, &t, sv);
     fd_src = sv[0];
     t.s.io.fd_src = &fd_src;
     CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
@@ -861,10 +877,8 @@ test_stream_stale_fd(void)
     el_stream_close(&t.s);
     CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
     el_stream_close(&t2.s);
-    close(nv[0]);
-    close(nv[1]);
     close(sv[1]);
-    CHECK_EQ(el_loop_close(&loop), 0);
+    stream_finish(&loop, nv[0], nv[1]);
 }
 
 /* Room reserved for n chunks makes the next n writes succeed; a failed
@@ -876,9 +890,7 @@ test_stream_write_reserve(void)
     tstream t;
     int sv[2];
 
-    CHECK_OK(el_loop_init(&loop));
-    sockpair(sv);
-    tstream_init(&t, &loop, sv[0]);
+    stream_open(&loop, &t, sv);
     CHECK_OK(el_stream_write(&t.s, "a", 1, (void *)1));
     CHECK_EQ(el_stream_write_reserve(&t.s, (size_t)UINT32_MAX), -ENOMEM);
     CHECK_EQ(el_stream_write_queue_len(&t.s), 1);
@@ -894,9 +906,7 @@ test_stream_write_reserve(void)
     CHECK_EQ(drain(sv[1]), 101);
     el_stream_close(&t.s);
     CHECK_EQ(el_stream_write_reserve(&t.s, 1), -EBADF);
-    close(sv[0]);
-    close(sv[1]);
-    CHECK_EQ(el_loop_close(&loop), 0);
+    stream_finish(&loop, sv[0], sv[1]);
 }
 
 /* A paused reader stays the fd's owner; its interest goes only before a
@@ -909,9 +919,7 @@ test_stream_read_pause_is_lazy(void)
     tstream t;
     int sv[2];
 
-    CHECK_OK(el_loop_init(&loop));
-    sockpair(sv);
-    tstream_init(&t, &loop, sv[0]);
+    stream_open(&loop, &t, sv);
     CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
     CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
 
@@ -955,7 +963,5 @@ test_stream_read_pause_is_lazy(void)
     el_stream_close(&t.s);
     CHECK(el_io_lookup(&loop, sv[0]) == NULL);
     CHECK_EQ(loop.fds[sv[0]].kmask, 0);
-    close(sv[0]);
-    close(sv[1]);
-    CHECK_EQ(el_loop_close(&loop), 0);
+    stream_finish(&loop, sv[0], sv[1]);
 }
