@@ -119,7 +119,9 @@ def test_uvicorn_loop_option_runs_eloop(tmp_path):
         # Raw reads: select() cannot see what a buffered reader already
         # holds.
         deadline = time.monotonic() + 30
-        while b"startup complete" not in log:
+        # "Application startup complete" comes before the server listens;
+        # "Uvicorn running on" after.
+        while b"Uvicorn running on" not in log:
             left = deadline - time.monotonic()
             assert left > 0 and proc.poll() is None, log.decode()
             if select.select([proc.stderr], [], [], left)[0]:

@@ -158,6 +158,12 @@ struct el_io_s {
     int fd;
     unsigned mask;      /* EL_READABLE | EL_WRITABLE wanted by the owner */
     el_io_cb cb;
+    /* Optional (NULL: never stale): where the owner's file object keeps
+     * its fd.  Once *fd_src differs from fd (-1 after the file object was
+     * closed behind the watcher's back), fd may name some other file that
+     * reused the number: the watcher is stale, and no syscall is made on
+     * fd for it (see el_io_stale). */
+    const int *fd_src;
 };
 
 static inline void
@@ -166,12 +172,22 @@ el_io_init(el_io_t *io, int fd, el_io_cb cb)
     io->fd = fd;
     io->mask = 0;
     io->cb = cb;
+    io->fd_src = NULL;
+}
+
+/* The file the watcher was made for was closed: fd is not its any more. */
+static inline int
+el_io_stale(const el_io_t *io)
+{
+    return io->fd_src != NULL && *io->fd_src != io->fd;
 }
 
 /* Sets the watcher's mask.  A mask that adds interest is applied to the
  * kernel at once, so errors (EBADF, EPERM for regular files, EEXIST when
- * another watcher owns the fd) are returned to the caller as -errno.  Only
- * one watcher may own an fd at a time.  A mask that drops interest is
+ * another watcher owns the fd) are returned to the caller as -errno; a
+ * stale watcher (el_io_stale) gets -EBADF.  Only one watcher may own an fd
+ * at a time; a stale owner is evicted (its mask set to 0, as by
+ * el_loop_close), since its fd now belongs to the file being watched.  A mask that drops interest is
  * applied lazily before the next wait, so dropping and re-adding one
  * direction within a loop iteration costs no syscall.  Mask 0 detaches the
  * watcher and unregisters the fd at once (the owner may close it next, and
@@ -179,7 +195,16 @@ el_io_init(el_io_t *io, int fd, el_io_cb cb)
  * removed); the caller may then free the watcher. */
 int el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask);
 
-/* The watcher that owns fd, or NULL. */
+/* Drops all interest but stays the fd's owner, for a watcher that expects
+ * to be re-armed soon (a paused reader): the kernel's interest goes lazily,
+ * before the next wait that can block, so re-arming before then costs no
+ * syscall.  Another watcher may take the fd meanwhile (the idle one is
+ * then detached, mask 0).  An owner must still detach with mask 0 before
+ * its fd closes. */
+void el_io_idle(el_loop_t *loop, el_io_t *io);
+
+/* The watcher that owns fd, or NULL (also for an idle owner, which
+ * yields the fd to the next watcher that el_io_set() attaches). */
 el_io_t *el_io_lookup(const el_loop_t *loop, int fd);
 
 /* ---- backends ----------------------------------------------------------- */
@@ -240,6 +265,9 @@ int el_loop_init(el_loop_t *loop);
 int el_loop_close(el_loop_t *loop);
 /* Applies lazy mask changes, then waits.  No GIL needed. */
 int el_loop_wait(el_loop_t *loop, int64_t timeout_ns);
+/* el_loop_wait(loop, 0) that leaves lazy mask changes pending (they
+ * matter only before a wait that can block).  No GIL needed. */
+int el_loop_poll(el_loop_t *loop);
 /* Runs watcher callbacks for the events collected by el_loop_wait. */
 void el_loop_dispatch(el_loop_t *loop);
 /* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return.
@@ -372,6 +400,10 @@ void el_stream_init(el_stream_t *s, el_loop_t *loop, int fd);
  * loop is closed); -EBADF on a closed stream. */
 int el_stream_read_start(el_stream_t *s, el_stream_alloc_cb alloc_cb,
                          el_stream_read_cb read_cb);
+/* el_stream_read_stop() for a pause: if nothing else is watched the
+ * stream stays the fd's owner (el_io_idle), so a read_start soon after
+ * costs no syscall.  Use read_stop when the stream is done reading. */
+void el_stream_read_pause(el_stream_t *s);
 /* Stops reading: no read_cb until the next read_start.  A readable event
  * noted but not yet processed is dropped (asyncio cancels its reader
  * handle); no data is lost: it stays in the kernel, or a completion
@@ -383,6 +415,12 @@ void el_stream_read_stop(el_stream_t *s);
  * -EPIPE after el_stream_shutdown(); -EBADF on a closed stream. */
 int el_stream_write(el_stream_t *s, const void *base, size_t len,
                     void *token);
+/* Makes room in the write queue for n more chunks, so that the next n
+ * el_stream_write() calls cannot fail with -ENOMEM: a caller queueing
+ * several chunks reserves first, and queues all of them or none.  -ENOMEM
+ * (the queue unchanged); -EBADF on a closed stream.  The room lasts until
+ * the queue next drains. */
+int el_stream_write_reserve(el_stream_t *s, size_t n);
 /* Sends queued chunks now, as far as the fd accepts them without
  * blocking.  Returns 0 when the queue is empty; 1 when data is left, in
  * which case the stream continues writing on its own and reports through

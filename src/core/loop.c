@@ -139,13 +139,28 @@ el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask)
         return 0;
     }
 
+    if (el_io_stale(io) && (mask & ~io->mask)) {
+        return -EBADF;
+    }
     int err = fd_reserve(loop, fd);
     if (err < 0) {
         return err;
     }
     el_fdslot_t *slot = &loop->fds[fd];
     if (slot->io != NULL && slot->io != io) {
-        return -EEXIST;
+        if (slot->io->mask != 0 && !el_io_stale(slot->io)) {
+            return -EEXIST;
+        }
+        /* An idle owner (el_io_idle) yields to a watcher that wants the
+         * fd now, as if it had detached.  A stale one's file was closed
+         * and this fd number reused by the file now being watched: the
+         * owner learns from a mask of 0 that it is detached, and its next
+         * syscall fails with EBADF. */
+        slot->io->mask = 0;
+        slot->io = NULL;
+        if (loop->backend->invalidate_fd != NULL) {
+            loop->backend->invalidate_fd(loop, fd);
+        }
     }
     /* Besides widening, taking over an fd whose previous owner left a
      * registration behind needs a syscall too: the fd may have been closed
@@ -167,10 +182,21 @@ el_io_set(el_loop_t *loop, el_io_t *io, unsigned mask)
     return 0;
 }
 
+void
+el_io_idle(el_loop_t *loop, el_io_t *io)
+{
+    io->mask = 0;
+    if (el__fd_owner(loop, io->fd) == io) {
+        el__fd_defer(loop, io->fd);
+    }
+}
+
 el_io_t *
 el_io_lookup(const el_loop_t *loop, int fd)
 {
-    return el__fd_owner(loop, fd);
+    el_io_t *io = el__fd_owner(loop, fd);
+
+    return io != NULL && io->mask != 0 ? io : NULL;    /* idle: yields */
 }
 
 /* Runs on the loop thread when the eventfd is readable. */
@@ -268,6 +294,16 @@ el_loop_wait(el_loop_t *loop, int64_t timeout_ns)
 {
     flush_dirty(loop);
     return loop->backend->wait(loop, timeout_ns);
+}
+
+int
+el_loop_poll(el_loop_t *loop)
+{
+    /* Narrowing is only needed before a wait that can block: a poll at
+     * most reports an event nobody wants, which dispatch skips.  Left
+     * pending, a reader paused and resumed around one busy iteration
+     * (flow control) costs no epoll_ctl at all. */
+    return loop->backend->wait(loop, 0);
 }
 
 void

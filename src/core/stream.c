@@ -106,6 +106,19 @@ el_stream_read_stop(el_stream_t *s)
     (void)stream_sync_mask(s);
 }
 
+void
+el_stream_read_pause(el_stream_t *s)
+{
+    s->flags &= ~(unsigned)EL_STREAM_READING;
+    s->pending &= ~(unsigned)EL_READABLE;
+    if (!(s->flags & EL_STREAM_WRITING) && s->io.mask != 0
+        && s->loop->backend != NULL) {
+        el_io_idle(s->loop, &s->io);
+        return;
+    }
+    (void)stream_sync_mask(s);
+}
+
 static int
 wq_grow(el_stream_t *s)
 {
@@ -178,6 +191,24 @@ wq_pop(el_stream_t *s, int status)
 }
 
 int
+el_stream_write_reserve(el_stream_t *s, size_t n)
+{
+    if (s->flags & EL_STREAM_CLOSED) {
+        return -EBADF;
+    }
+    if (n > UINT32_MAX - s->wq_len) {
+        return -ENOMEM;
+    }
+    while (s->wq_cap - s->wq_len < n) {
+        int err = wq_grow(s);
+        if (err < 0) {
+            return err;
+        }
+    }
+    return 0;
+}
+
+int
 el_stream_write(el_stream_t *s, const void *base, size_t len, void *token)
 {
     if (s->flags & EL_STREAM_CLOSED) {
@@ -210,6 +241,9 @@ stream_sendv(el_stream_t *s, struct iovec *iov, size_t n)
 {
     ssize_t w;
 
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     for (;;) {
         if (!(s->flags & EL_STREAM_NOTSOCK)) {
             struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n};
@@ -320,6 +354,9 @@ do_shutdown(el_stream_t *s)
 {
     s->flags &= ~(unsigned)EL_STREAM_SHUT_PENDING;
     s->flags |= EL_STREAM_SHUT_DONE;
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     return shutdown(s->io.fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
@@ -392,6 +429,9 @@ stream_recv(el_stream_t *s, char *buf, size_t len)
 {
     ssize_t n;
 
+    if (el_io_stale(&s->io)) {
+        return -EBADF;
+    }
     for (;;) {
         if (!(s->flags & EL_STREAM_NOTSOCK)) {
             n = recv(s->io.fd, buf, len, MSG_DONTWAIT);

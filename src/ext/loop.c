@@ -476,7 +476,7 @@ loop_run_once(LoopObject *self)
 
     int n;
     if (timeout == 0) {
-        n = el_loop_wait(&self->core, 0);
+        n = el_loop_poll(&self->core);
     }
     else {
         Py_BEGIN_ALLOW_THREADS

@@ -197,7 +197,8 @@ module_exec(PyObject *mod)
     X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
     X(sighandler_noop) X(str_call_exception_handler)                        \
     X(str_default_exception_handler) X(str_time) X(isfuture)            \
-    X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                   \
+    X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                    \
+    X(TransportDictType)                                                    \
     X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
     X(str_data_received) X(str_buffer_updated) X(str_get_buffer)          \
     X(str_read_ready) X(str_write_ready) X(DatagramTransportType)          \

@@ -46,6 +46,10 @@ typedef struct {
                                            subclass of asyncio's Transport */
     PyTypeObject *DatagramTransportType;    /* udp.c, a subclass of
                                                asyncio's DatagramTransport */
+    PyTypeObject *TransportDictType;    /* its twin with an instance
+                                           __dict__ (transport.c) */
+    Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
+                                           fd, or -1 (transport_loop.c) */
 
     /* Objects from asyncio and the stdlib, imported once at module exec.
      * Everything here is used off the hot path or is a type we construct. */

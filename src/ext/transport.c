@@ -531,21 +531,30 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
         res = Py_NewRef(Py_None);
         goto done;
     }
-    for (Py_ssize_t i = 0; i < ntok; i++) {
+    /* All of the data or none of it: room for every chunk first, so that
+     * no el_stream_write() below fails half way with -ENOMEM.  Any other
+     * error (closed, shut down) is the stream's state, the same for every
+     * chunk: the first write fails, with nothing queued.  A single chunk
+     * (write()) is all or nothing anyway. */
+    int err = ntok > 1 ? el_stream_write_reserve(&self->stream, (size_t)ntok)
+                       : 0;
+    for (Py_ssize_t i = 0; i < ntok && err == 0; i++) {
         PyObject *tok = tokens[i];
-        int err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
-                                  (size_t)PyBytes_GET_SIZE(tok), tok);
-        if (err < 0) {
-            if (err == -ENOMEM) {
-                PyErr_NoMemory();
-            }
-            else {
-                errno = -err;
-                PyErr_SetFromErrno(PyExc_OSError);
-            }
-            goto done;
+        err = el_stream_write(&self->stream, PyBytes_AS_STRING(tok),
+                              (size_t)PyBytes_GET_SIZE(tok), tok);
+        if (err == 0) {
+            tokens[i] = NULL;       /* the queue owns it now */
         }
-        tokens[i] = NULL;       /* the queue owns it now */
+    }
+    if (err < 0) {
+        if (err == -ENOMEM) {
+            PyErr_NoMemory();
+        }
+        else {
+            errno = -err;
+            PyErr_SetFromErrno(PyExc_OSError);
+        }
+        goto done;
     }
     if (tr_after_queue(self) == 0) {
         res = Py_NewRef(Py_None);
@@ -580,6 +589,26 @@ tr_write(TransportObject *self, PyObject *data)
 static PyObject *
 tr_writelines(TransportObject *self, PyObject *list)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    /* 3.11's writelines() is WriteTransport's: self.write(b''.join(x)),
+     * which goes through a write() patched on the instance. */
+    PyObject *patched = self->dict != NULL     /* borrowed */
+        ? PyDict_GetItemString(self->dict, "write") : NULL;
+    if (patched != NULL) {
+        PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+        PyObject *data = empty ? PyObject_CallMethod(empty, "join", "O",
+                                                     list) : NULL;
+        Py_XDECREF(empty);
+        if (data == NULL) {
+            return NULL;
+        }
+        Py_INCREF(patched);     /* the call may change the dict */
+        PyObject *r = PyObject_CallOneArg(patched, data);
+        Py_DECREF(patched);
+        Py_DECREF(data);
+        return r;
+    }
+#endif
     /* The semantics of WriteTransport.writelines(): write(b''.join(x)),
      * with the errors of that join (3.11) or, from 3.12, of the
      * [memoryview(data) for data in x] that replaced it. */
@@ -750,6 +779,22 @@ get_buffer_failed:
                              "failed.");
 }
 
+/* A bytes object about to be refilled forgets the hash data_received()
+ * may have had computed and cached in it.  ob_shash is deprecated API
+ * (3.11) but still that cache. */
+static inline void
+bytes_forget_hash(PyObject *b)
+{
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    ((PyBytesObject *)b)->ob_shash = -1;
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+}
+
 /* asyncio's _read_ready__on_eof() */
 static void
 tr_on_eof(TransportObject *self)
@@ -822,16 +867,23 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     }
     else {
         /* A read that filled the spare (a bulk flow) hands the spare
-         * itself to data_received(), saving a 256 KiB copy; the next read
-         * makes a new one.  Shrinking the spare for shorter reads would
-         * cost more than the copy: glibc serves 256 KiB with mmap(), so
-         * every shrink and free would be a syscall and fresh pages. */
-        PyObject *spare = self->loop->read_spare;
+         * itself to data_received(), saving a 256 KiB copy.  If the
+         * protocol kept no reference to it (it copied the data out, as a
+         * parser accumulating into a bytearray does), nothing can see it
+         * any more, and it is the spare again for the next read: a bulk
+         * flow then reads into the same, already mapped pages instead of
+         * faulting in a fresh 256 KiB per read.  Shrinking the spare for
+         * shorter reads would cost more than their copy: glibc serves 256
+         * KiB with mmap(), so every shrink and free would be a syscall and
+         * fresh pages. */
+        LoopObject *loop = self->loop;
+        PyObject *spare = loop->read_spare;
         PyObject *data;
-        if (spare != NULL && buf->base == PyBytes_AS_STRING(spare)
-            && nread == PyBytes_GET_SIZE(spare)) {
+        int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
+                   && nread == PyBytes_GET_SIZE(spare);
+        if (lent) {
             data = spare;
-            self->loop->read_spare = NULL;
+            loop->read_spare = NULL;
         }
         else {
             data = PyBytes_FromStringAndSize(buf->base, nread);
@@ -842,7 +894,14 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
         r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
                                       data);
-        Py_DECREF(data);
+        if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
+            && !loop->closed) {
+            bytes_forget_hash(data);
+            loop->read_spare = data;        /* our reference */
+        }
+        else {
+            Py_DECREF(data);
+        }
         if (r == NULL) {
             tr_callback_failed(self, "Fatal error: protocol.data_received() "
                                      "call failed.");
@@ -912,6 +971,12 @@ tr_add_reader(TransportObject *self)
         return -1;
     }
     int err = el_stream_read_start(&self->stream, tr_alloc_cb, tr_read_cb);
+    if (err == -EBADF && el_io_stale(&self->stream.io)) {
+        /* The socket was closed behind our back: asyncio's reader, if it
+         * ever ran, would get EBADF from recv() on the closed socket. */
+        tr_errno_fatal(self, EBADF, "Fatal read error on socket transport");
+        return PyErr_Occurred() ? -1 : 0;
+    }
     if (err < 0) {
         errno = -err;
         PyErr_SetFromErrno(PyExc_OSError);
@@ -1174,7 +1239,7 @@ tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
         Py_RETURN_NONE;
     }
     self->paused = 1;
-    el_stream_read_stop(&self->stream);
+    el_stream_read_pause(&self->stream);
     if (tr_debug_log(self, "%r pauses reading", NULL, NULL) < 0) {
         return NULL;
     }
@@ -1410,6 +1475,7 @@ Transport_traverse(TransportObject *self, visitproc visit, void *arg)
     Py_VISIT(self->high_obj);
     Py_VISIT(self->low_obj);
     Py_VISIT(self->empty_waiter);
+    Py_VISIT(self->dict);
     for (size_t i = 0; i < el_stream_write_queue_len(&self->stream); i++) {
         Py_VISIT((PyObject *)el_stream_write_queue_token(&self->stream, i));
     }
@@ -1438,6 +1504,7 @@ Transport_clear(TransportObject *self)
     self->extra_lazy = 0;
     Py_CLEAR(self->extra);
     self->sock_closed = 1;
+    self->stream.io.fd_src = NULL;      /* points into sock */
     Py_CLEAR(self->sock);
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->server);
@@ -1447,6 +1514,7 @@ Transport_clear(TransportObject *self)
     Py_CLEAR(self->high_obj);
     Py_CLEAR(self->low_obj);
     Py_CLEAR(self->empty_waiter);
+    Py_CLEAR(self->dict);
     Py_CLEAR(self->loop);
     return 0;
 }
@@ -1570,6 +1638,51 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
     return PyLong_FromSsize_t(self->conn_lost);
 }
 
+/* Instance attributes.  asyncio's transports have a __dict__, and test
+ * suites patch a method on one instance (`transport.write = fake`, and
+ * `del` to restore it).  A transport starts as SocketTransport, whose
+ * layout has the dict pointer but whose type does not declare it: to
+ * Python's method-call specialisation it is a dict-less object (3.11
+ * gives up on a type whose instance dict is still NULL, costing every
+ * `transport.write(...)` a generic lookup).  The first attribute
+ * assignment, or a look at __dict__, moves the instance to the twin type
+ * that declares the dict (same layout, same methods; see
+ * transport_type_init).  The loop's own calls into the transport are C
+ * calls and never look at the dict. */
+static void
+tr_to_dict_type(TransportObject *self)
+{
+    PyTypeObject *twin = self->st->TransportDictType;
+    PyTypeObject *old = Py_TYPE(self);
+    if (old != twin) {
+        Py_SET_TYPE(self, (PyTypeObject *)Py_NewRef((PyObject *)twin));
+        Py_DECREF(old);
+    }
+}
+
+static PyObject *
+get_dict(TransportObject *self, void *c)
+{
+    tr_to_dict_type(self);
+    return PyObject_GenericGetDict((PyObject *)self, c);
+}
+
+static int
+set_dict(TransportObject *self, PyObject *value, void *c)
+{
+    tr_to_dict_type(self);
+    return PyObject_GenericSetDict((PyObject *)self, value, c);
+}
+
+static int
+Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
+{
+    if (value != NULL) {
+        tr_to_dict_type(self);
+    }
+    return PyObject_GenericSetAttr((PyObject *)self, name, value);
+}
+
 #define OBJ_GETTER(name, field)                                             \
     {name, (getter)transport_get_obj, NULL, NULL,                           \
      (void *)offsetof(TransportObject, field)}
@@ -1578,6 +1691,7 @@ get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
      (void *)offsetof(TransportObject, field)}
 
 static PyGetSetDef Transport_getset[] = {
+    {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
     {"_sock", (getter)get_sock, NULL, NULL, NULL},
     {"_extra", (getter)get_extra, (setter)set_extra_attr, NULL, NULL},
     OBJ_GETTER("_protocol", protocol),
@@ -1599,6 +1713,7 @@ static PyGetSetDef Transport_getset[] = {
 static PyMemberDef Transport_members[] = {
     {"__weaklistoffset__", EL_T_PYSSIZET,
      offsetof(TransportObject, weakreflist), EL_READONLY, NULL},
+
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -1641,6 +1756,7 @@ static PyType_Slot Transport_slots[] = {
     {Py_tp_traverse, Transport_traverse},
     {Py_tp_clear, Transport_clear},
     {Py_tp_repr, Transport_repr},
+    {Py_tp_setattro, Transport_setattro},
     {Py_tp_methods, Transport_methods},
     {Py_tp_getset, Transport_getset},
     {Py_tp_members, Transport_members},
@@ -1649,12 +1765,35 @@ static PyType_Slot Transport_slots[] = {
     {0, NULL},
 };
 
+/* BASETYPE only for the twin below: transport_type_init() drops the
+ * flag once the twin exists. */
 PyType_Spec Transport_spec = {
+    .name = "eloop._eloop.SocketTransport",
+    .basicsize = sizeof(TransportObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
+             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Transport_slots,
+};
+
+/* The twin with a declared instance dict (see tr_to_dict_type). */
+static PyMemberDef TransportDict_members[] = {
+    {"__dictoffset__", EL_T_PYSSIZET, offsetof(TransportObject, dict),
+     EL_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot TransportDict_slots[] = {
+    {Py_tp_members, TransportDict_members},
+    {Py_tp_traverse, Transport_traverse},      /* required with GC */
+    {0, NULL},
+};
+
+PyType_Spec TransportDict_spec = {
     .name = "eloop._eloop.SocketTransport",
     .basicsize = sizeof(TransportObject),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
              | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = Transport_slots,
+    .slots = TransportDict_slots,
 };
 
 /* ---- the stream --------------------------------------------------------- */

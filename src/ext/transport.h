@@ -49,6 +49,9 @@ typedef struct {
     PyObject *empty_waiter;     /* Future of _make_empty_waiter(), set
                                    while loop.sendfile() owns the socket */
     PyObject *weakreflist;
+    PyObject *dict;             /* the instance __dict__ asyncio's
+                                   transports have; always NULL unless the
+                                   type is the twin (tr_to_dict_type) */
     Py_buffer *view;            /* BufferedProtocol buffer lent to a read;
                                    allocated at the first such read (80
                                    bytes other transports do without) */
@@ -83,6 +86,7 @@ typedef struct {
 } TransportObject;
 
 extern PyType_Spec Transport_spec;
+extern PyType_Spec TransportDict_spec;
 
 /* The extra dict (borrowed), built now if still lazy; NULL with
  * AttributeError if there is none (deleted, or cleared). */

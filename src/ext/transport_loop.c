@@ -393,7 +393,6 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
         goto fail;
     }
 extra_done:
-    self->sock = Py_NewRef(sock);
     if (self->sock_fd < 0) {    /* not read by tr_addrs_init() */
         PyObject *fdobj = sk_fileno(st, sock);
         long fd = fdobj ? PyLong_AsLong(fdobj) : -1;
@@ -408,7 +407,27 @@ extra_done:
         }
         self->sock_fd = (int)fd;
     }
+#if PY_VERSION_HEX >= 0x030C0000
+    /* 3.12's _make_socket_transport() refuses an fd that an open
+     * transport still has (the socket was closed behind its back and the
+     * number reused).  Before self->sock is set: the finalizer of a
+     * refused transport leaves the socket alone. */
+    if (transport_check_fd(loop, sock, self->sock_fd) < 0) {
+        goto fail;
+    }
+#endif
+    self->sock = Py_NewRef(sock);
     self->stream.io.fd = self->sock_fd;
+    if (st->sock_fd_offset >= 0
+        && PyObject_TypeCheck(sock, (PyTypeObject *)st->sk.raw_socket)) {
+        const int *src = (const int *)((char *)sock + st->sock_fd_offset);
+        if (*src == self->sock_fd) {
+            /* Read before every syscall: a socket closed behind our back
+             * (its fd now -1, the number maybe reused) fails with EBADF,
+             * as asyncio's calls on the closed socket object do. */
+            self->stream.io.fd_src = src;
+        }
+    }
     PyObject *ok = transport_set_protocol(self, protocol);
     if (ok == NULL) {
         goto fail;
@@ -556,7 +575,8 @@ transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd)
     }
     Py_INCREF(tr);
     int closing;
-    if (Py_IS_TYPE(tr, loop->st->TransportType)) {
+    if (Py_IS_TYPE(tr, loop->st->TransportType)
+        || Py_IS_TYPE(tr, loop->st->TransportDictType)) {
         closing = ((TransportObject *)tr)->closing;
     }
     else {
@@ -591,11 +611,41 @@ transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd)
     }
 }
 
+/* Where _socket.socket keeps its fd: socketmodule.h's PySocketSockObject
+ * has `SOCKET_T sock_fd` (an int here) right after the object header, set
+ * to -1 by close() and detach() before the fd is released.  Checked on a
+ * live socket rather than assumed; -1 if it does not hold, and transports
+ * then cannot tell that their socket was closed behind their back. */
+static Py_ssize_t
+probe_sock_fd_offset(void)
+{
+    Py_ssize_t off = (Py_ssize_t)sizeof(PyObject);
+    PyObject *mod = PyImport_ImportModule("_socket");
+    PyObject *type = mod ? PyObject_GetAttrString(mod, "socket") : NULL;
+    PyObject *sock = type && PyType_Check(type)
+                     && ((PyTypeObject *)type)->tp_basicsize
+                            >= off + (Py_ssize_t)sizeof(int)
+        ? PyObject_CallFunction(type, "ii", AF_UNIX, SOCK_STREAM) : NULL;
+    PyObject *fd = sock ? PyObject_CallMethod(sock, "fileno", NULL) : NULL;
+    int ok = fd != NULL && PyLong_Check(fd)
+             && PyLong_AsLong(fd) == *(int *)((char *)sock + off);
+    PyObject *r = sock ? PyObject_CallMethod(sock, "close", NULL) : NULL;
+    ok = ok && r != NULL && *(int *)((char *)sock + off) == -1;
+    Py_XDECREF(r);
+    Py_XDECREF(fd);
+    Py_XDECREF(sock);
+    Py_XDECREF(type);
+    Py_XDECREF(mod);
+    PyErr_Clear();      /* no socket to look at: no guard, not an error */
+    return ok ? off : -1;
+}
+
 int
 transport_type_init(PyObject *mod, eloop_state *st)
 {
     PyObject *base = NULL, *bases = NULL, *descr = NULL;
     int rc = -1;
+    st->sock_fd_offset = probe_sock_fd_offset();
     PyObject *tmod = PyImport_ImportModule("asyncio.transports");
     if (tmod == NULL) {
         return -1;
@@ -662,6 +712,17 @@ transport_type_init(PyObject *mod, eloop_state *st)
     if (bad) {
         goto done;
     }
+    PyObject *tbases = PyTuple_Pack(1, (PyObject *)st->TransportType);
+    st->TransportDictType = tbases ? (PyTypeObject *)PyType_FromModuleAndSpec(
+                                         mod, &TransportDict_spec, tbases)
+                                   : NULL;
+    Py_XDECREF(tbases);
+    if (st->TransportDictType == NULL) {
+        goto done;
+    }
+    /* The twin is the only subclass: C code that checks for our type
+     * checks for these two. */
+    st->TransportType->tp_flags &= ~Py_TPFLAGS_BASETYPE;
     PyType_Modified(st->TransportType);
     rc = PyModule_AddType(mod, st->TransportType);
 done:

@@ -64,7 +64,10 @@
     X(stream_close_with_pending_data)                                       \
     X(stream_notify_defers)                                                 \
     X(stream_pipe)                                                          \
-    X(stream_closed_loop)
+    X(stream_closed_loop)                                                   \
+    X(stream_stale_fd)                                                      \
+    X(stream_write_reserve)                                                 \
+    X(stream_read_pause_is_lazy)
 
 #define TEST_DECLARE(name) void test_##name(void);
 TEST_LIST(TEST_DECLARE)

@@ -802,3 +802,166 @@ test_stream_closed_loop(void)
     close(sv[0]);
     close(sv[1]);
 }
+
+/* The preamble and ending of the tests below: a loop, a socketpair, and
+ * a stream on sv[0]. */
+static void
+stream_open(el_loop_t *loop, tstream *t, int sv[2])
+{
+    CHECK_OK(el_loop_init(loop));
+    sockpair(sv);
+    tstream_init(t, loop, sv[0]);
+}
+
+static void
+stream_finish(el_loop_t *loop, int fd0, int fd1)
+{
+    close(fd0);
+    close(fd1);
+    CHECK_EQ(el_loop_close(loop), 0);
+}
+
+/* The file behind the fd was closed (its owner's copy of the fd is -1) and
+ * the number reused: the stream makes no syscall on it, and a new watcher
+ * for the new file evicts the stale one. */
+void
+test_stream_stale_fd(void)
+{
+    el_loop_t loop;
+    tstream t, t2;
+    int sv[2], nv[2];
+    int fd_src;
+
+    stream_open(&loop, &t, sv);
+    fd_src = sv[0];
+    t.s.io.fd_src = &fd_src;
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+
+    /* Closed behind the stream's back, the number taken by a new pair. */
+    fd_src = -1;
+    close(sv[0]);
+    sockpair(nv);
+    if (nv[0] != sv[0]) {
+        CHECK_EQ(dup2(nv[0], sv[0]), sv[0]);
+        close(nv[0]);
+        nv[0] = sv[0];
+    }
+    CHECK(el_stream_write(&t.s, "leak", 4, (void *)1) == 0);
+    CHECK_EQ(el_stream_flush(&t.s), -EBADF);
+    CHECK_EQ(el_stream_shutdown(&t.s), -EBADF);     /* can't arm writing */
+    el_stream_write_clear(&t.s);
+    CHECK_EQ(el_stream_shutdown(&t.s), -EBADF);     /* no shutdown(2) */
+
+    /* A read that readiness promised fails too. */
+    CHECK_EQ(write(nv[1], "new", 3), 3);
+    t.s.pending |= EL_READABLE;
+    el_stream_process(&t.s, EL_READABLE);
+    CHECK_EQ(t.last_nread, -EBADF);
+    CHECK_EQ(t.ngot, 0);
+
+    /* The new file's own watcher takes the fd from the stale one. */
+    CHECK(el_io_lookup(&loop, nv[0]) == &t.s.io);
+    tstream_init(&t2, &loop, nv[0]);
+    CHECK_OK(el_stream_read_start(&t2.s, t_alloc, t_read));
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+    CHECK_EQ(t.s.io.mask, 0);
+    poll_once(&loop, -1);
+    CHECK_EQ(t2.nreads, 1);
+    CHECK(memcmp(t2.got, "new", 3) == 0);
+    CHECK_EQ(t.nreads, 1);
+    CHECK_EQ(drain(nv[1]), 0);      /* nothing of t's reached the peer */
+    el_stream_read_stop(&t.s);
+    CHECK_EQ(el_stream_read_start(&t.s, t_alloc, t_read), -EBADF);
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+
+    el_stream_close(&t.s);
+    CHECK(el_io_lookup(&loop, nv[0]) == &t2.s.io);
+    el_stream_close(&t2.s);
+    close(sv[1]);
+    stream_finish(&loop, nv[0], nv[1]);
+}
+
+/* Room reserved for n chunks makes the next n writes succeed; a failed
+ * reservation leaves the queue as it was. */
+void
+test_stream_write_reserve(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+
+    stream_open(&loop, &t, sv);
+    CHECK_OK(el_stream_write(&t.s, "a", 1, (void *)1));
+    CHECK_EQ(el_stream_write_reserve(&t.s, (size_t)UINT32_MAX), -ENOMEM);
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 1);
+    CHECK_EQ(el_stream_write_queue_size(&t.s), 1);
+    CHECK_OK(el_stream_write_reserve(&t.s, 100));
+    CHECK(t.s.wq_cap - t.s.wq_len >= 100);
+    for (int i = 0; i < 100; i++) {
+        CHECK_OK(el_stream_write(&t.s, "b", 1, (void *)2));
+    }
+    CHECK_EQ(el_stream_write_queue_len(&t.s), 101);
+    CHECK_OK(el_stream_write_reserve(&t.s, 0));
+    CHECK_EQ(el_stream_flush(&t.s), 0);
+    CHECK_EQ(drain(sv[1]), 101);
+    el_stream_close(&t.s);
+    CHECK_EQ(el_stream_write_reserve(&t.s, 1), -EBADF);
+    stream_finish(&loop, sv[0], sv[1]);
+}
+
+/* A paused reader stays the fd's owner; its interest goes only before a
+ * wait that can block, so a pause and resume around busy polls cost no
+ * epoll_ctl, and a paused reader still gets no read. */
+void
+test_stream_read_pause_is_lazy(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+
+    stream_open(&loop, &t, sv);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+
+    CHECK_EQ(write(sv[1], "x", 1), 1);
+    el_stream_read_pause(&t.s);
+    CHECK(!el_stream_is_reading(&t.s));
+    CHECK(loop.fds[sv[0]].io == &t.s.io);       /* still the owner */
+    CHECK(el_io_lookup(&loop, sv[0]) == NULL);  /* but yields the fd */
+    CHECK_EQ(el_loop_poll(&loop), 1);   /* reported, nobody wants it */
+    el_loop_dispatch(&loop);
+    CHECK_EQ(t.nreads, 0);
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    poll_once(&loop, 0);
+    CHECK_EQ(t.nreads, 1);
+
+    /* Paused across a wait that may block: the interest goes first. */
+    CHECK_EQ(write(sv[1], "y", 1), 1);
+    el_stream_read_pause(&t.s);
+    CHECK_EQ(el_loop_wait(&loop, 1000000), 0);
+    CHECK_EQ(loop.fds[sv[0]].kmask, 0);
+    CHECK(loop.fds[sv[0]].io == &t.s.io);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+    CHECK_EQ(loop.fds[sv[0]].kmask, EL_READABLE);
+    poll_once(&loop, -1);
+    CHECK_EQ(t.nreads, 2);
+
+    /* Another watcher may take the fd of a paused one. */
+    el_stream_read_pause(&t.s);
+    el_io_t other;
+    el_io_init(&other, sv[0], NULL);
+    CHECK_OK(el_io_set(&loop, &other, EL_WRITABLE));
+    CHECK(el_io_lookup(&loop, sv[0]) == &other);
+    CHECK_EQ(el_stream_read_start(&t.s, t_alloc, t_read), -EEXIST);
+    CHECK_OK(el_io_set(&loop, &other, 0));
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read));
+
+    /* Closing detaches at once, paused or not. */
+    el_stream_read_pause(&t.s);
+    el_stream_close(&t.s);
+    CHECK(el_io_lookup(&loop, sv[0]) == NULL);
+    CHECK_EQ(loop.fds[sv[0]].kmask, 0);
+    stream_finish(&loop, sv[0], sv[1]);
+}

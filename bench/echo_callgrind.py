@@ -1,0 +1,140 @@
+"""Instructions per echo round trip, counted by callgrind.
+
+    python bench/echo_callgrind.py                 # eloop, asyncio, uvloop
+    python bench/echo_callgrind.py --loops eloop --n 20000 --size 100
+
+A client and a server protocol, both in one loop, over a socketpair made
+into transports (create_connection(sock=) and connect_accepted_socket()):
+the client writes SIZE bytes, the server echoes what it gets, the client
+writes again once all SIZE came back, N times.  One round trip is two
+write() calls, two reads and two data_received() calls, plus the loop
+iterations between them: the per-message cost of a transport.
+
+Each loop runs in its own `valgrind --tool=callgrind` process with
+collection off at start and on only inside operator.call (the C symbol
+_operator_call), which encloses the measured run_until_complete() and
+nothing else, as bench/callgrind.sh does for micro.py.  Instruction counts
+are deterministic to a fraction of a percent, so Ir per round trip is the
+number to compare changes with.  --single runs one measurement without
+valgrind (what the valgrind child runs).
+"""
+
+import argparse
+import asyncio
+import operator
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+from stream_in import new_loop     # bench/ is sys.path[0]
+
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.write = transport.write
+
+    def data_received(self, data):
+        self.write(data)
+
+
+class Client(asyncio.Protocol):
+    def __init__(self, msg, n, done):
+        self.msg = msg
+        self.left = n
+        self.got = 0
+        self.done = done
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        self.got += len(data)
+        if self.got < len(self.msg):
+            return
+        self.got = 0
+        self.left -= 1
+        if self.left:
+            self.transport.write(self.msg)
+        else:
+            self.done.set_result(None)
+
+
+def single(loop_name, n, size):
+    loop = new_loop(loop_name)
+    a, b = socket.socketpair()
+    msg = b"x" * size
+
+    async def setup(n):
+        done = loop.create_future()
+        client = Client(msg, n, done)
+        ct, _ = await loop.create_connection(lambda: client, sock=a)
+        st, _ = await loop.connect_accepted_socket(Echo, sock=b)
+        return ct, st, done
+
+    # Warm up (first connections, freelists), untimed.
+    ct, st, done = loop.run_until_complete(setup(200))
+    ct.write(msg)
+    loop.run_until_complete(done)
+    client = ct.get_protocol()
+    client.left = n
+    client.done = done = loop.create_future()
+
+    async def measured():
+        ct.write(msg)
+        await done
+
+    operator.call(loop.run_until_complete, measured())
+    ct.close()
+    st.close()
+    loop.run_until_complete(asyncio.sleep(0.01))
+    loop.close()
+    print(f"echo {loop_name} n={n} size={size} ok")
+
+
+def counted(loop_name, n, size):
+    fd, out = tempfile.mkstemp(prefix=f"callgrind.echo.{loop_name}.")
+    os.close(fd)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    try:
+        r = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--collect-atstart=no",
+             "--toggle-collect=_operator_call",
+             f"--callgrind-out-file={out}", sys.executable,
+             os.path.abspath(__file__), "--single", "--loops", loop_name,
+             "--n", str(n), "--size", str(size)],
+            capture_output=True, text=True, env=env)
+        if r.returncode != 0 or " ok" not in r.stdout:
+            sys.stderr.write(r.stdout + r.stderr)
+            return None
+        with open(out) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+    finally:
+        os.unlink(out)
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--loops", default="eloop,asyncio,uvloop")
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--size", type=int, default=100)
+    ap.add_argument("--single", action="store_true")
+    args = ap.parse_args()
+    loops = args.loops.split(",")
+    if args.single:
+        single(loops[0], args.n, args.size)
+        return
+    print(f"| loop | Ir per round trip ({args.size} B, n={args.n}) |")
+    print("|---|---:|")
+    for name in loops:
+        ir = counted(name, args.n, args.size)
+        shown = f"{ir / args.n:,.0f}" if ir else "failed"
+        print(f"| {name} | {shown} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
