@@ -40,7 +40,7 @@
 
 #define WQ_MIN_CAP 16
 
-static void stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents);
+static int stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents);
 
 void
 el_stream_init(el_stream_t *s, el_loop_t *loop, int fd)
@@ -473,7 +473,7 @@ el_stream_process(el_stream_t *s, unsigned events)
     }
 }
 
-static void
+static int
 stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     el_stream_t *s = el_container_of(io, el_stream_t, io);
@@ -481,8 +481,8 @@ stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
     (void)loop;
     s->pending |= revents;
     if (s->notify_cb != NULL) {
-        s->notify_cb(s, revents);
-        return;
+        return s->notify_cb(s, revents);
     }
     el_stream_process(s, revents);
+    return 0;
 }

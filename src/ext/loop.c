@@ -494,13 +494,8 @@ loop_run_once(LoopObject *self)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    else if (n > 0) {
-        el_loop_dispatch(&self->core);
-    }
-    if (self->nomem) {
-        self->nomem = 0;
-        PyErr_NoMemory();
-        return -1;
+    else if (n > 0 && el_loop_dispatch(&self->core) < 0) {
+        return -1;      /* a watcher callback failed, exception set */
     }
 
     if (el_heap_min(&self->core.timers) != NULL) {

@@ -148,7 +148,6 @@ typedef struct LoopObject {
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
-    char nomem;                 /* a dispatch callback failed to queue */
     unsigned long thread_id;    /* valid while running */
     int running;
     int origin_saved_depth;

@@ -832,8 +832,10 @@ tr_queue_handle(TransportObject *self, PyObject **handle, PyObject *meth)
 }
 
 /* Readiness, during dispatch: queue the handle asyncio's selector would
- * queue.  No Python code runs here. */
-static void
+ * queue.  No Python code runs here.  -1 with MemoryError if a handle
+ * cannot be queued (the dispatch stops; the event stays pending and the
+ * next readiness queues it). */
+static int
 tr_notify_cb(el_stream_t *s, unsigned events)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -849,24 +851,19 @@ tr_notify_cb(el_stream_t *s, unsigned events)
                                        self->st->str_read_ready)
                      : loop_push_ready_read(loop, (PyObject *)self);
         if (rc < 0) {
-            PyErr_Clear();
-            loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->read_queued = 1;
-        }
+        self->read_queued = 1;
     }
     if ((events & EL_WRITABLE) && !self->write_queued
         && self->handle_ctx != NULL) {
         if (tr_queue_handle(self, &self->write_handle,
                             self->st->str_write_ready) < 0) {
-            PyErr_Clear();
-            loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->write_queued = 1;
-        }
+        self->write_queued = 1;
     }
+    return 0;
 }
 
 /* asyncio's _SelectorTransport._add_reader(): only while is_reading(). */

@@ -97,13 +97,14 @@ t_shutdown(el_stream_t *s, int status)
     t->shutdown_status = status;
 }
 
-static void
+static int
 t_notify(el_stream_t *s, unsigned events)
 {
     tstream *t = el_container_of(s, tstream, s);
 
     t->nnotify++;
     t->notified |= events;
+    return 0;
 }
 
 static void
