@@ -518,7 +518,9 @@ loop_run_once(LoopObject *self)
 
     size_t ntodo = el_ring_len(&self->ready);
     int rc = 0;
-    for (size_t i = 0; i < ntodo && rc == 0; i++) {
+    /* After a callback forks, the child runs nothing more of the
+     * parent's batch and sends nothing the parent will send too. */
+    for (size_t i = 0; i < ntodo && rc == 0 && !self->forked; i++) {
         void *item = el_ring_pop(&self->ready);
         if (ready_is_read(item)) {
             PyObject *t = ready_untag(item);
@@ -531,6 +533,9 @@ loop_run_once(LoopObject *self)
             rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
         }
         Py_DECREF(h);
+    }
+    if (self->forked) {
+        return rc < 0 ? -1 : loop_check_forked(self);
     }
     /* Write coalescing (transport.c): what the callbacks wrote leaves now,
      * one writev per transport.  Also when a callback failed, so that no
@@ -623,7 +628,8 @@ static PyObject *
 loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
     eloop_state *st = self->st;
-    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+    if (loop_check_closed(self) < 0 || loop_check_forked(self) < 0
+        || loop_check_running(self) < 0) {
         return NULL;
     }
     if (loop_set_origin_tracking(self, self->debug) < 0) {
@@ -667,6 +673,12 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
         Py_XDECREF(r);
     }
     while (!failed) {
+        /* A callback forked and this is the child (checked here too for a
+         * replaced _run_once()). */
+        if (loop_check_forked(self) < 0) {
+            failed = 1;
+            break;
+        }
         /* asyncio's run_forever() calls self._run_once(): so does ours
          * when a subclass replaces it (instrumentation does). */
         if (self->custom_run_once
@@ -745,7 +757,8 @@ static PyObject *
 loop_run_until_complete(LoopObject *self, PyObject *future)
 {
     eloop_state *st = self->st;
-    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+    if (loop_check_closed(self) < 0 || loop_check_forked(self) < 0
+        || loop_check_running(self) < 0) {
         return NULL;
     }
     PyObject *isfut = PyObject_CallOneArg(st->isfuture, future);
@@ -1033,6 +1046,9 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     if (self == NULL) {
         return NULL;
     }
+    /* Before any failure path: tp_alloc zeroed them, and dealloc closes
+     * what is >= 0 (fd 0 is someone's stdin). */
+    self->sig_rfd = self->sig_wfd = -1;
     /* The module is reachable from any subclass through the MRO. */
     PyObject *mod = NULL;
     PyObject *mro = type->tp_mro;
@@ -1052,7 +1068,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         return loop_new_fail(self);
     }
     self->st = PyModule_GetState(mod);
-    self->sig_rfd = self->sig_wfd = -1;
+    loop_live_link(self);
     self->slow_callback_duration = 0.1;
     el_ring_init(&self->ready);
     int err = el_loop_init(&self->core);
@@ -1173,6 +1189,7 @@ Loop_dealloc(LoopObject *self)
         return;     /* resurrected */
     }
     PyObject_GC_UnTrack(self);
+    loop_live_unlink(self);
     Loop_clear(self);
     loop_signals_close(self);
     if (self->core_ready) {

@@ -583,7 +583,12 @@ loop_signals_close(LoopObject *self)
     PyObject *exc = el_fetch_exc();
     if (self->signal_handlers != NULL
         && PyDict_GET_SIZE(self->signal_handlers) > 0) {
-        if (!Py_IsFinalizing()) {
+        if (self->forked) {
+            /* Inherited across fork(): the process's signal handlers and
+             * wakeup fd may be a new loop's by now (loop_fork.c). */
+            PyDict_Clear(self->signal_handlers);
+        }
+        else if (!Py_IsFinalizing()) {
             PyObject *keys = PyDict_Keys(self->signal_handlers);
             for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
                 PyObject *r = loop_remove_signal_handler(
