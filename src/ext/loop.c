@@ -624,6 +624,36 @@ loop__set_coroutine_origin_tracking(LoopObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Takes the exception set now into *first unless that holds one already. */
+static void
+keep_first_exc(PyObject **first)
+{
+    PyObject *e = el_fetch_exc();
+    if (*first == NULL) {
+        *first = e;
+    }
+    else {
+        Py_XDECREF(e);
+    }
+}
+
+/* fn(arg) for a step of run_forever()'s `finally:`, which must not be
+ * skipped for want of memory: a loop left set as running would refuse
+ * every later run in this thread.  One retry after a MemoryError gets past
+ * a transient shortage.  A failure stays set for the caller. */
+static int
+call_finally(PyObject *fn, PyObject *const *args, size_t nargs)
+{
+    if (discard(PyObject_Vectorcall(fn, args, nargs, NULL)) == 0) {
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return discard(PyObject_Vectorcall(fn, args, nargs, NULL));
+}
+
 static PyObject *
 loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -640,6 +670,17 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     if (old_hooks == NULL) {
         return NULL;
     }
+    /* What the `finally:` calls is fetched before the loop is marked
+     * running, so that undoing it needs as little memory as possible. */
+    PyObject *set_running = PyObject_GetAttrString(st->events,
+                                                   "_set_running_loop");
+    PyObject *set_hooks = set_running ? PyObject_GetAttrString(
+        st->sys, "set_asyncgen_hooks") : NULL;
+    if (set_hooks == NULL) {
+        Py_XDECREF(set_running);
+        Py_DECREF(old_hooks);
+        return NULL;
+    }
     int failed = 0;
     self->thread_id = PyThread_get_thread_ident();
     self->running = 1;
@@ -649,16 +690,12 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
         (PyObject *)self, "_asyncgen_finalizer_hook") : NULL;
     PyObject *r = NULL;
     if (finalizer != NULL) {
-        PyObject *setter = PyObject_GetAttrString(st->sys,
-                                                  "set_asyncgen_hooks");
-        PyObject *kw = setter ? Py_BuildValue("{sOsO}", "firstiter",
-                                              firstiter, "finalizer",
-                                              finalizer) : NULL;
+        PyObject *kw = Py_BuildValue("{sOsO}", "firstiter", firstiter,
+                                     "finalizer", finalizer);
         PyObject *noargs = kw ? PyTuple_New(0) : NULL;
-        r = noargs ? PyObject_Call(setter, noargs, kw) : NULL;
+        r = noargs ? PyObject_Call(set_hooks, noargs, kw) : NULL;
         Py_XDECREF(noargs);
         Py_XDECREF(kw);
-        Py_XDECREF(setter);
     }
     Py_XDECREF(firstiter);
     Py_XDECREF(finalizer);
@@ -667,10 +704,8 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     }
     Py_XDECREF(r);
     if (!failed) {
-        r = PyObject_CallMethod(st->events, "_set_running_loop", "O",
-                                (PyObject *)self);
-        failed = r == NULL;
-        Py_XDECREF(r);
+        failed = discard(PyObject_CallOneArg(set_running,
+                                             (PyObject *)self)) < 0;
     }
     while (!failed) {
         /* A callback forked and this is the child (checked here too for a
@@ -697,21 +732,23 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     self->stopping = 0;
     self->running = 0;
     self->thread_id = 0;
-    r = PyObject_CallMethod(st->events, "_set_running_loop", "O", Py_None);
-    Py_XDECREF(r);
-    if (loop_set_origin_tracking(self, 0) < 0) {
-        r = NULL;
+    /* Every step runs, with no exception set; the first error wins. */
+    PyObject *none = Py_None;
+    if (call_finally(set_running, &none, 1) < 0) {
+        keep_first_exc(&exc);
     }
-    PyObject *r2 = PyObject_CallMethod(st->sys, "set_asyncgen_hooks", "O",
-                                       old_hooks);
-    Py_XDECREF(r2);
+    if (loop_set_origin_tracking(self, 0) < 0) {
+        keep_first_exc(&exc);
+    }
+    /* set_asyncgen_hooks(*old_hooks): (firstiter, finalizer) */
+    if (call_finally(set_hooks, &PyTuple_GET_ITEM(old_hooks, 0), 2) < 0) {
+        keep_first_exc(&exc);
+    }
+    Py_DECREF(set_running);
+    Py_DECREF(set_hooks);
     Py_DECREF(old_hooks);
     if (exc != NULL) {
-        PyErr_Clear();
         el_restore_exc(exc);
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
         return NULL;
     }
     Py_RETURN_NONE;
