@@ -313,15 +313,15 @@ typedef struct {
  * The epoll implementation calls it right before reading, when data is
  * (said to be) there; a completion backend calls it when it submits the
  * read, so the buffer may stay lent until data arrives. */
-typedef void (*el_stream_alloc_cb)(el_stream_t *s, size_t suggested,
-                                   el_buf_t *buf);
+typedef int (*el_stream_alloc_cb)(el_stream_t *s, size_t suggested,
+                                  el_buf_t *buf);
 /* The result of a read into the buffer alloc_cb lent, which the owner
  * gets back here in every case: nread > 0 bytes of data; 0 end of file;
  * -EAGAIN nothing to read after all (spurious wakeup); -ECANCELED the
  * stream was closed before the read; any other -errno is a read error.
  * Reading stays enabled in every case; the owner decides. */
-typedef void (*el_stream_read_cb)(el_stream_t *s, ssize_t nread,
-                                  const el_buf_t *buf);
+typedef int (*el_stream_read_cb)(el_stream_t *s, ssize_t nread,
+                                 const el_buf_t *buf);
 /* A queued chunk is done with: status 0 when fully sent, -ECANCELED when
  * dropped by el_stream_write_clear() or el_stream_close().  The owner may
  * release the chunk's memory here.  Called in queue order. */
@@ -331,10 +331,10 @@ typedef void (*el_stream_write_cb)(el_stream_t *s, void *token, int status);
  * el_stream_write_queue_size() tells what is left (0: drained, writing is
  * disarmed); or -errno on a write error, after which writing is disarmed
  * and the queue is left as it was for the owner to clear. */
-typedef void (*el_stream_written_cb)(el_stream_t *s, int status);
+typedef int (*el_stream_written_cb)(el_stream_t *s, int status);
 /* A shutdown that el_stream_shutdown() queued behind the writes was done:
  * 0 or -errno from shutdown(2). */
-typedef void (*el_stream_shutdown_cb)(el_stream_t *s, int status);
+typedef int (*el_stream_shutdown_cb)(el_stream_t *s, int status);
 /* Events became ready (EL_READABLE, EL_WRITABLE): call el_stream_process()
  * for them soon.  Set this to defer I/O; see above.  Returns 0, or a
  * negative value that the dispatch passes on (see el_io_cb); the events
@@ -425,8 +425,11 @@ void el_stream_write_clear(el_stream_t *s);
  * Idempotent. */
 void el_stream_close(el_stream_t *s);
 /* Performs the I/O for `events` that are pending (see notify_cb): one
- * read if reading, one write pass if a write is under way. */
-void el_stream_process(el_stream_t *s, unsigned events);
+ * read if reading, one write pass if a write is under way.  Returns 0,
+ * or the first negative value an owner's callback returned (alloc_cb,
+ * read_cb, written_cb, shutdown_cb all return 0 or a failure of the
+ * owner's, e.g. -1 with a Python exception set), which ends the call. */
+int el_stream_process(el_stream_t *s, unsigned events);
 
 static inline size_t
 el_stream_write_queue_size(const el_stream_t *s)

@@ -53,6 +53,7 @@
     X(wait_timeout_rounding)                                                \
     X(wait_eintr)                                                           \
     X(stream_read_and_eof)                                                  \
+    X(stream_callback_failure)                                              \
     X(stream_one_read_per_event)                                            \
     X(stream_alloc_declined)                                                \
     X(stream_econnreset)                                                    \
