@@ -43,6 +43,21 @@ class EventLoopPolicy(_unix_events._UnixDefaultEventLoopPolicy):
         return new_event_loop()
 
 
+if _sys.version_info < (3, 12):
+    import os as _os
+
+    def _forget_loop_after_fork():
+        # What asyncio's own fork hook does from 3.12 on (events.on_fork),
+        # for eloop's policy on 3.11: the child must not get the parent's
+        # loop from get_event_loop().  The C module's hook does the rest
+        # (the loops' kernel objects, the running loop, the wakeup fd).
+        policy = _asyncio.events._event_loop_policy
+        if isinstance(policy, EventLoopPolicy):
+            policy._local = policy._Local()
+
+    _os.register_at_fork(after_in_child=_forget_loop_after_fork)
+
+
 def _set_policy(policy):
     # 3.14 deprecates set_event_loop_policy(); its private twin does the
     # same without the warning.

@@ -59,7 +59,9 @@ epoll_free(el_loop_t *loop)
     epoll_state *st = loop->backend_data;
 
     if (st != NULL) {
-        close(st->epfd);
+        if (st->epfd >= 0) {
+            close(st->epfd);
+        }
         free(st);
         loop->backend_data = NULL;
     }
@@ -118,7 +120,7 @@ epoll_wait_events(el_loop_t *loop, int64_t timeout_ns)
     return n;
 }
 
-static void
+static int
 epoll_dispatch(el_loop_t *loop)
 {
     epoll_state *st = loop->backend_data;
@@ -154,10 +156,16 @@ epoll_dispatch(el_loop_t *loop)
             el__fd_defer(loop, fd);
             continue;
         }
-        io->cb(loop, io, revents);
+        int err = io->cb(loop, io, revents);
+        if (err < 0) {
+            st->nevents = 0;
+            st->next = 0;
+            return err;
+        }
     }
     st->nevents = 0;
     st->next = 0;
+    return 0;
 }
 
 static void
@@ -172,6 +180,22 @@ epoll_invalidate_fd(el_loop_t *loop, int fd)
     }
 }
 
+/* A fork child's copy of the epoll fd refers to the parent's set: close it
+ * without a single EPOLL_CTL_DEL, and make later epoll_ctl() calls fail
+ * with EBADF instead of reaching a new file that reuses the number. */
+static void
+epoll_abandon(el_loop_t *loop)
+{
+    epoll_state *st = loop->backend_data;
+
+    if (st != NULL && st->epfd >= 0) {
+        close(st->epfd);
+        st->epfd = -1;
+        st->nevents = 0;
+        st->next = 0;
+    }
+}
+
 const el_backend_ops el__backend_epoll = {
     .name = "epoll",
     .init = epoll_init,
@@ -180,4 +204,5 @@ const el_backend_ops el__backend_epoll = {
     .wait = epoll_wait_events,
     .dispatch = epoll_dispatch,
     .invalidate_fd = epoll_invalidate_fd,
+    .abandon = epoll_abandon,
 };

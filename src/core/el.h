@@ -151,8 +151,11 @@ typedef struct el_io_s el_io_t;
 /* Called from el_loop_dispatch() with the subset of the watcher's mask that
  * is ready.  An error or hang-up on the fd reports as readiness in every
  * direction that is watched (the rule of Python's selectors module), so the
- * callback's read or write sees the error. */
-typedef void (*el_io_cb)(el_loop_t *loop, el_io_t *io, unsigned revents);
+ * callback's read or write sees the error.  Returns 0, or a negative value
+ * (the owner's failure, -errno or -1) that stops the dispatch and is
+ * returned by el_loop_dispatch(): a failure is reported where it happens,
+ * never left in a side channel for the caller to find. */
+typedef int (*el_io_cb)(el_loop_t *loop, el_io_t *io, unsigned revents);
 
 struct el_io_s {
     int fd;
@@ -222,12 +225,18 @@ typedef struct el_backend_ops {
      * GIL by the binding, so it must not touch watchers.  Returns the number
      * of collected events or -errno (-EINTR included). */
     int (*wait)(el_loop_t *loop, int64_t timeout_ns);
-    /* Deliver the events collected by the last wait. */
-    void (*dispatch)(el_loop_t *loop);
+    /* Deliver the events collected by the last wait.  Stops at the first
+     * watcher callback that fails and returns its value (the events left
+     * are dropped; level-triggered, the next wait reports them again). */
+    int (*dispatch)(el_loop_t *loop);
     /* Optional (may be NULL): drop collected, not yet dispatched events for
      * fd.  Called when fd's watcher is detached, because the fd may then be
      * closed and reused by a new watcher before dispatch reaches them. */
     void (*invalidate_fd)(el_loop_t *loop, int fd);
+    /* Closes the backend's fds without unregistering anything, for the
+     * child of a fork (el_loop_abandon); afterwards modify() fails with
+     * -EBADF and free() only releases memory. */
+    void (*abandon)(el_loop_t *loop);
 } el_backend_ops;
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -263,13 +272,24 @@ int el_loop_init(el_loop_t *loop);
 /* Releases kernel resources.  Watchers still attached are detached, not
  * freed (the caller owns them).  Returns 0. */
 int el_loop_close(el_loop_t *loop);
+/* For the child of a fork(): closes this process's copies of the backend's
+ * fds and of the wakeup fd without touching the kernel's interest sets,
+ * which the parent still uses (an epoll set is shared across fork, so a
+ * DEL from the child would silence the parent's fds).  The loop can no
+ * longer wait: el_io_set() fails with -EBADF when adding interest and only
+ * forgets when detaching, and el_loop_wakeup() does nothing.  Watchers
+ * stay attached for their owners to detach; el_loop_close() still frees
+ * the rest.  Idempotent. */
+void el_loop_abandon(el_loop_t *loop);
 /* Applies lazy mask changes, then waits.  No GIL needed. */
 int el_loop_wait(el_loop_t *loop, int64_t timeout_ns);
 /* el_loop_wait(loop, 0) that leaves lazy mask changes pending (they
  * matter only before a wait that can block).  No GIL needed. */
 int el_loop_poll(el_loop_t *loop);
-/* Runs watcher callbacks for the events collected by el_loop_wait. */
-void el_loop_dispatch(el_loop_t *loop);
+/* Runs watcher callbacks for the events collected by el_loop_wait.  0, or
+ * the first failing callback's value: the events not yet delivered are
+ * dropped then (level-triggered, the next wait reports them again). */
+int el_loop_dispatch(el_loop_t *loop);
 /* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return.
  * A wakeup racing with the dispatch of an earlier one may be merged into
  * it, so the loop must look for work posted by other threads after
@@ -321,15 +341,15 @@ typedef struct {
  * The epoll implementation calls it right before reading, when data is
  * (said to be) there; a completion backend calls it when it submits the
  * read, so the buffer may stay lent until data arrives. */
-typedef void (*el_stream_alloc_cb)(el_stream_t *s, size_t suggested,
-                                   el_buf_t *buf);
+typedef int (*el_stream_alloc_cb)(el_stream_t *s, size_t suggested,
+                                  el_buf_t *buf);
 /* The result of a read into the buffer alloc_cb lent, which the owner
  * gets back here in every case: nread > 0 bytes of data; 0 end of file;
  * -EAGAIN nothing to read after all (spurious wakeup); -ECANCELED the
  * stream was closed before the read; any other -errno is a read error.
  * Reading stays enabled in every case; the owner decides. */
-typedef void (*el_stream_read_cb)(el_stream_t *s, ssize_t nread,
-                                  const el_buf_t *buf);
+typedef int (*el_stream_read_cb)(el_stream_t *s, ssize_t nread,
+                                 const el_buf_t *buf);
 /* A queued chunk is done with: status 0 when fully sent, -ECANCELED when
  * dropped by el_stream_write_clear() or el_stream_close().  The owner may
  * release the chunk's memory here.  Called in queue order. */
@@ -339,13 +359,15 @@ typedef void (*el_stream_write_cb)(el_stream_t *s, void *token, int status);
  * el_stream_write_queue_size() tells what is left (0: drained, writing is
  * disarmed); or -errno on a write error, after which writing is disarmed
  * and the queue is left as it was for the owner to clear. */
-typedef void (*el_stream_written_cb)(el_stream_t *s, int status);
+typedef int (*el_stream_written_cb)(el_stream_t *s, int status);
 /* A shutdown that el_stream_shutdown() queued behind the writes was done:
  * 0 or -errno from shutdown(2). */
-typedef void (*el_stream_shutdown_cb)(el_stream_t *s, int status);
+typedef int (*el_stream_shutdown_cb)(el_stream_t *s, int status);
 /* Events became ready (EL_READABLE, EL_WRITABLE): call el_stream_process()
- * for them soon.  Set this to defer I/O; see above. */
-typedef void (*el_stream_notify_cb)(el_stream_t *s, unsigned events);
+ * for them soon.  Set this to defer I/O; see above.  Returns 0, or a
+ * negative value that the dispatch passes on (see el_io_cb); the events
+ * stay pending and are noted again by the next readiness. */
+typedef int (*el_stream_notify_cb)(el_stream_t *s, unsigned events);
 
 typedef struct {
     const char *base;
@@ -441,8 +463,11 @@ void el_stream_write_clear(el_stream_t *s);
  * Idempotent. */
 void el_stream_close(el_stream_t *s);
 /* Performs the I/O for `events` that are pending (see notify_cb): one
- * read if reading, one write pass if a write is under way. */
-void el_stream_process(el_stream_t *s, unsigned events);
+ * read if reading, one write pass if a write is under way.  Returns 0,
+ * or the first negative value an owner's callback returned (alloc_cb,
+ * read_cb, written_cb, shutdown_cb all return 0 or a failure of the
+ * owner's, e.g. -1 with a Python exception set), which ends the call. */
+int el_stream_process(el_stream_t *s, unsigned events);
 
 static inline size_t
 el_stream_write_queue_size(const el_stream_t *s)

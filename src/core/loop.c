@@ -200,7 +200,7 @@ el_io_lookup(const el_loop_t *loop, int fd)
 }
 
 /* Runs on the loop thread when the eventfd is readable. */
-static void
+static int
 wake_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     uint64_t count;
@@ -218,6 +218,7 @@ wake_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
            && errno == EINTR) {
     }
     (void)atomic_exchange(&loop->wake_pending, 0);
+    return 0;
 }
 
 int
@@ -289,6 +290,26 @@ el_loop_close(el_loop_t *loop)
     return 0;
 }
 
+void
+el_loop_abandon(el_loop_t *loop)
+{
+    if (loop->backend != NULL && loop->backend->abandon != NULL) {
+        loop->backend->abandon(loop);
+    }
+    /* -1, not just closed: the number may be reused by a new loop's fd,
+     * and a wakeup must not write there. */
+    if (loop->wake_fd >= 0) {
+        close(loop->wake_fd);
+        loop->wake_fd = -1;
+    }
+    /* This process has no interest set any more: nothing to narrow. */
+    for (size_t fd = 0; fd < loop->nfds; fd++) {
+        loop->fds[fd].kmask = 0;
+        loop->fds[fd].dirty = 0;
+    }
+    loop->ndirty = 0;
+}
+
 int
 el_loop_wait(el_loop_t *loop, int64_t timeout_ns)
 {
@@ -306,10 +327,10 @@ el_loop_poll(el_loop_t *loop)
     return loop->backend->wait(loop, 0);
 }
 
-void
+int
 el_loop_dispatch(el_loop_t *loop)
 {
-    loop->backend->dispatch(loop);
+    return loop->backend->dispatch(loop);
 }
 
 void
@@ -325,6 +346,7 @@ el_loop_wakeup(el_loop_t *loop)
     /* May run in a signal handler, which must leave errno as it was.
      * EAGAIN (counter saturated) means a wakeup is pending anyway. */
     int saved = errno;
+    /* wake_fd is -1 once abandoned (fork child): write() fails, EBADF. */
     while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
     }
     errno = saved;

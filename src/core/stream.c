@@ -40,7 +40,7 @@
 
 #define WQ_MIN_CAP 16
 
-static void stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents);
+static int stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents);
 
 void
 el_stream_init(el_stream_t *s, el_loop_t *loop, int fd)
@@ -452,68 +452,79 @@ stream_recv(el_stream_t *s, char *buf, size_t len)
     }
 }
 
-static void
+static int
 stream_on_readable(el_stream_t *s)
 {
     el_stream_alloc_cb alloc_cb = s->alloc_cb;
     el_stream_read_cb read_cb = s->read_cb;
     el_buf_t buf = {NULL, 0};
 
-    alloc_cb(s, EL_STREAM_READ_SIZE, &buf);
+    int err = alloc_cb(s, EL_STREAM_READ_SIZE, &buf);
+    if (err < 0) {
+        return err;
+    }
     if (buf.base == NULL || buf.len == 0) {
-        return;
+        return 0;
     }
     /* Once the buffer is lent the read happens even if alloc_cb stopped
      * reading (asyncio calls recv_into() after get_buffer() whatever
      * get_buffer() did); only a closed stream has no fd to read. */
     ssize_t n = (s->flags & EL_STREAM_CLOSED)
                     ? -ECANCELED : stream_recv(s, buf.base, buf.len);
-    read_cb(s, n, &buf);
+    return read_cb(s, n, &buf);
 }
 
-static void
+static int
 stream_on_writable(el_stream_t *s)
 {
     int progress;
 
     if (!(s->flags & EL_STREAM_WRITING)) {
-        return;
+        return 0;
     }
     int r = stream_write_passes(s, &progress);
     if (r == -ECANCELED) {
-        return;     /* closed by write_cb */
+        return 0;   /* closed by write_cb */
     }
     if (r != 1) {
         stream_stop_writing(s);
     }
     if ((progress || r != 1) && s->written_cb != NULL) {
-        s->written_cb(s, r < 0 ? r : 0);
+        int err = s->written_cb(s, r < 0 ? r : 0);
+        if (err < 0) {
+            return err;
+        }
     }
     /* Re-check everything: written_cb may have queued, cleared, closed. */
     if (r == 0 && s->wq_len == 0 && (s->flags & EL_STREAM_SHUT_PENDING)
         && !(s->flags & (EL_STREAM_CLOSED | EL_STREAM_WRITING))) {
         int err = do_shutdown(s);
         if (s->shutdown_cb != NULL) {
-            s->shutdown_cb(s, err);
+            return s->shutdown_cb(s, err);
         }
     }
+    return 0;
 }
 
-void
+int
 el_stream_process(el_stream_t *s, unsigned events)
 {
     unsigned ev = events & s->pending;
 
     s->pending &= ~ev;
     if ((ev & EL_READABLE) && (s->flags & EL_STREAM_READING)) {
-        stream_on_readable(s);
+        int err = stream_on_readable(s);
+        if (err < 0) {
+            return err;
+        }
     }
     if ((ev & EL_WRITABLE) && !(s->flags & EL_STREAM_CLOSED)) {
-        stream_on_writable(s);
+        return stream_on_writable(s);
     }
+    return 0;
 }
 
-static void
+static int
 stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     el_stream_t *s = el_container_of(io, el_stream_t, io);
@@ -521,8 +532,7 @@ stream_io_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
     (void)loop;
     s->pending |= revents;
     if (s->notify_cb != NULL) {
-        s->notify_cb(s, revents);
-        return;
+        return s->notify_cb(s, revents);
     }
-    el_stream_process(s, revents);
+    return el_stream_process(s, revents);
 }

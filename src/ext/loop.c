@@ -494,13 +494,8 @@ loop_run_once(LoopObject *self)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    else if (n > 0) {
-        el_loop_dispatch(&self->core);
-    }
-    if (self->nomem) {
-        self->nomem = 0;
-        PyErr_NoMemory();
-        return -1;
+    else if (n > 0 && el_loop_dispatch(&self->core) < 0) {
+        return -1;      /* a watcher callback failed, exception set */
     }
 
     if (el_heap_min(&self->core.timers) != NULL) {
@@ -523,7 +518,9 @@ loop_run_once(LoopObject *self)
 
     size_t ntodo = el_ring_len(&self->ready);
     int rc = 0;
-    for (size_t i = 0; i < ntodo && rc == 0; i++) {
+    /* After a callback forks, the child runs nothing more of the
+     * parent's batch and sends nothing the parent will send too. */
+    for (size_t i = 0; i < ntodo && rc == 0 && !self->forked; i++) {
         void *item = el_ring_pop(&self->ready);
         if (ready_is_read(item)) {
             PyObject *t = ready_untag(item);
@@ -536,6 +533,9 @@ loop_run_once(LoopObject *self)
             rc = self->debug ? run_handle_debug(self, h) : handle_run(h);
         }
         Py_DECREF(h);
+    }
+    if (self->forked) {
+        return rc < 0 ? -1 : loop_check_forked(self);
     }
     /* Write coalescing (transport.c): what the callbacks wrote leaves now,
      * one writev per transport.  Also when a callback failed, so that no
@@ -624,11 +624,42 @@ loop__set_coroutine_origin_tracking(LoopObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* Takes the exception set now into *first unless that holds one already. */
+static void
+keep_first_exc(PyObject **first)
+{
+    PyObject *e = el_fetch_exc();
+    if (*first == NULL) {
+        *first = e;
+    }
+    else {
+        Py_XDECREF(e);
+    }
+}
+
+/* fn(arg) for a step of run_forever()'s `finally:`, which must not be
+ * skipped for want of memory: a loop left set as running would refuse
+ * every later run in this thread.  One retry after a MemoryError gets past
+ * a transient shortage.  A failure stays set for the caller. */
+static int
+call_finally(PyObject *fn, PyObject *const *args, size_t nargs)
+{
+    if (discard(PyObject_Vectorcall(fn, args, nargs, NULL)) == 0) {
+        return 0;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return discard(PyObject_Vectorcall(fn, args, nargs, NULL));
+}
+
 static PyObject *
 loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
     eloop_state *st = self->st;
-    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+    if (loop_check_closed(self) < 0 || loop_check_forked(self) < 0
+        || loop_check_running(self) < 0) {
         return NULL;
     }
     if (loop_set_origin_tracking(self, self->debug) < 0) {
@@ -637,6 +668,17 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     PyObject *old_hooks = PyObject_CallMethod(st->sys, "get_asyncgen_hooks",
                                               NULL);
     if (old_hooks == NULL) {
+        return NULL;
+    }
+    /* What the `finally:` calls is fetched before the loop is marked
+     * running, so that undoing it needs as little memory as possible. */
+    PyObject *set_running = PyObject_GetAttrString(st->events,
+                                                   "_set_running_loop");
+    PyObject *set_hooks = set_running ? PyObject_GetAttrString(
+        st->sys, "set_asyncgen_hooks") : NULL;
+    if (set_hooks == NULL) {
+        Py_XDECREF(set_running);
+        Py_DECREF(old_hooks);
         return NULL;
     }
     int failed = 0;
@@ -648,16 +690,12 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
         (PyObject *)self, "_asyncgen_finalizer_hook") : NULL;
     PyObject *r = NULL;
     if (finalizer != NULL) {
-        PyObject *setter = PyObject_GetAttrString(st->sys,
-                                                  "set_asyncgen_hooks");
-        PyObject *kw = setter ? Py_BuildValue("{sOsO}", "firstiter",
-                                              firstiter, "finalizer",
-                                              finalizer) : NULL;
+        PyObject *kw = Py_BuildValue("{sOsO}", "firstiter", firstiter,
+                                     "finalizer", finalizer);
         PyObject *noargs = kw ? PyTuple_New(0) : NULL;
-        r = noargs ? PyObject_Call(setter, noargs, kw) : NULL;
+        r = noargs ? PyObject_Call(set_hooks, noargs, kw) : NULL;
         Py_XDECREF(noargs);
         Py_XDECREF(kw);
-        Py_XDECREF(setter);
     }
     Py_XDECREF(firstiter);
     Py_XDECREF(finalizer);
@@ -666,12 +704,16 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     }
     Py_XDECREF(r);
     if (!failed) {
-        r = PyObject_CallMethod(st->events, "_set_running_loop", "O",
-                                (PyObject *)self);
-        failed = r == NULL;
-        Py_XDECREF(r);
+        failed = discard(PyObject_CallOneArg(set_running,
+                                             (PyObject *)self)) < 0;
     }
     while (!failed) {
+        /* A callback forked and this is the child (checked here too for a
+         * replaced _run_once()). */
+        if (loop_check_forked(self) < 0) {
+            failed = 1;
+            break;
+        }
         /* asyncio's run_forever() calls self._run_once(): so does ours
          * when a subclass replaces it (instrumentation does). */
         if (self->custom_run_once
@@ -690,21 +732,23 @@ loop_run_forever(LoopObject *self, PyObject *Py_UNUSED(ignored))
     self->stopping = 0;
     self->running = 0;
     self->thread_id = 0;
-    r = PyObject_CallMethod(st->events, "_set_running_loop", "O", Py_None);
-    Py_XDECREF(r);
-    if (loop_set_origin_tracking(self, 0) < 0) {
-        r = NULL;
+    /* Every step runs, with no exception set; the first error wins. */
+    PyObject *none = Py_None;
+    if (call_finally(set_running, &none, 1) < 0) {
+        keep_first_exc(&exc);
     }
-    PyObject *r2 = PyObject_CallMethod(st->sys, "set_asyncgen_hooks", "O",
-                                       old_hooks);
-    Py_XDECREF(r2);
+    if (loop_set_origin_tracking(self, 0) < 0) {
+        keep_first_exc(&exc);
+    }
+    /* set_asyncgen_hooks(*old_hooks): (firstiter, finalizer) */
+    if (call_finally(set_hooks, &PyTuple_GET_ITEM(old_hooks, 0), 2) < 0) {
+        keep_first_exc(&exc);
+    }
+    Py_DECREF(set_running);
+    Py_DECREF(set_hooks);
     Py_DECREF(old_hooks);
     if (exc != NULL) {
-        PyErr_Clear();
         el_restore_exc(exc);
-        return NULL;
-    }
-    if (PyErr_Occurred()) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -750,7 +794,8 @@ static PyObject *
 loop_run_until_complete(LoopObject *self, PyObject *future)
 {
     eloop_state *st = self->st;
-    if (loop_check_closed(self) < 0 || loop_check_running(self) < 0) {
+    if (loop_check_closed(self) < 0 || loop_check_forked(self) < 0
+        || loop_check_running(self) < 0) {
         return NULL;
     }
     PyObject *isfut = PyObject_CallOneArg(st->isfuture, future);
@@ -1038,6 +1083,9 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     if (self == NULL) {
         return NULL;
     }
+    /* Before any failure path: tp_alloc zeroed them, and dealloc closes
+     * what is >= 0 (fd 0 is someone's stdin). */
+    self->sig_rfd = self->sig_wfd = -1;
     /* The module is reachable from any subclass through the MRO. */
     PyObject *mod = NULL;
     PyObject *mro = type->tp_mro;
@@ -1057,7 +1105,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         return loop_new_fail(self);
     }
     self->st = PyModule_GetState(mod);
-    self->sig_rfd = self->sig_wfd = -1;
+    loop_live_link(self);
     self->slow_callback_duration = 0.1;
     el_ring_init(&self->ready);
     int err = el_loop_init(&self->core);
@@ -1178,6 +1226,7 @@ Loop_dealloc(LoopObject *self)
         return;     /* resurrected */
     }
     PyObject_GC_UnTrack(self);
+    loop_live_unlink(self);
     Loop_clear(self);
     loop_signals_close(self);
     if (self->core_ready) {

@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents);
+static int fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents);
 
 /* fd from an int or an object with fileno(), with asyncio's errors. */
 static int
@@ -188,7 +188,9 @@ fdwatch_remove(LoopObject *self, int fd, unsigned which)
     return 1;
 }
 
-static void
+/* Queues the handles of a ready fd.  -1 with MemoryError if one cannot be
+ * queued: the dispatch stops there and the iteration fails with it. */
+static int
 fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
 {
     LoopObject *self = el_container_of(core, LoopObject, core);
@@ -200,8 +202,7 @@ fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
             fdwatch_remove(self, fd, EL_READABLE);
         }
         else if (loop_push_ready(self, h) < 0) {
-            PyErr_Clear();
-            self->nomem = 1;
+            return -1;
         }
     }
     /* The watcher may be gone now. */
@@ -212,10 +213,10 @@ fdwatch_cb(el_loop_t *core, el_io_t *io, unsigned revents)
             fdwatch_remove(self, fd, EL_WRITABLE);
         }
         else if (loop_push_ready(self, h) < 0) {
-            PyErr_Clear();
-            self->nomem = 1;
+            return -1;
         }
     }
+    return 0;
 }
 
 PyObject *
@@ -328,39 +329,37 @@ check_signal(LoopObject *self, PyObject *sig, int *signum)
     return 0;
 }
 
-static void
+/* Queues the handler of signal signum: 0, or -1 with the exception set
+ * (it ends the iteration, as asyncio's _handle_signal() raising out of
+ * _process_events() would). */
+static int
 handle_signal(LoopObject *self, int signum)
 {
     PyObject *key = PyLong_FromLong(signum);
     if (key == NULL) {
-        PyErr_WriteUnraisable((PyObject *)self);
-        return;
+        return -1;
     }
     PyObject *h = self->signal_handlers
                       ? PyDict_GetItemWithError(self->signal_handlers, key)
                       : NULL;
+    int rc = 0;
     if (h == NULL) {
-        Py_DECREF(key);
-        if (PyErr_Occurred()) {
-            PyErr_WriteUnraisable((PyObject *)self);
-        }
-        return;
+        rc = PyErr_Occurred() ? -1 : 0;
     }
-    if (handle_cancelled((HandleObject *)h)) {
-        PyObject *r = loop_remove_signal_handler(self, key);
-        if (r == NULL) {
-            PyErr_WriteUnraisable((PyObject *)self);
-        }
-        Py_XDECREF(r);
+    else if (handle_cancelled((HandleObject *)h)) {
+        rc = discard(loop_remove_signal_handler(self, key));
     }
-    else if (loop_push_ready(self, (HandleObject *)h) < 0) {
-        PyErr_Clear();
-        self->nomem = 1;
+    else {
+        rc = loop_push_ready(self, (HandleObject *)h);
     }
     Py_DECREF(key);
+    return rc;
 }
 
-static void
+/* Reads the signal numbers Python's C handler wrote.  On a failure the
+ * signals not yet handled are lost, as asyncio loses the rest of the
+ * bytes it read when _handle_signal() raises. */
+static int
 sig_cb(el_loop_t *core, el_io_t *io, unsigned Py_UNUSED(revents))
 {
     LoopObject *self = el_container_of(core, LoopObject, core);
@@ -371,11 +370,11 @@ sig_cb(el_loop_t *core, el_io_t *io, unsigned Py_UNUSED(revents))
             continue;
         }
         if (n <= 0) {
-            break;
+            return 0;
         }
         for (ssize_t i = 0; i < n; i++) {
-            if (buf[i] != 0) {
-                handle_signal(self, buf[i]);
+            if (buf[i] != 0 && handle_signal(self, buf[i]) < 0) {
+                return -1;
             }
         }
     }
@@ -584,7 +583,12 @@ loop_signals_close(LoopObject *self)
     PyObject *exc = el_fetch_exc();
     if (self->signal_handlers != NULL
         && PyDict_GET_SIZE(self->signal_handlers) > 0) {
-        if (!Py_IsFinalizing()) {
+        if (self->forked) {
+            /* Inherited across fork(): the process's signal handlers and
+             * wakeup fd may be a new loop's by now (loop_fork.c). */
+            PyDict_Clear(self->signal_handlers);
+        }
+        else if (!Py_IsFinalizing()) {
             PyObject *keys = PyDict_Keys(self->signal_handlers);
             for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
                 PyObject *r = loop_remove_signal_handler(

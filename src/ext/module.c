@@ -21,6 +21,7 @@ static PyMethodDef module_methods[] = {
      METH_O, NULL},
     {"_sighandler_noop", (PyCFunction)sighandler_noop, METH_VARARGS, NULL},
     {"_handle_freelists", eloop_handle_freelists, METH_NOARGS, NULL},
+    {"_after_fork_child", eloop_after_fork_child, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -186,7 +187,24 @@ module_exec(PyObject *mod)
         || udp_type_init(mod, st) < 0) {
         return -1;
     }
-    return 0;
+    /* A fork child gives up its copies of the loops' kernel objects
+     * (loop_fork.c).  Hooks cannot be unregistered; the one registered
+     * here keeps the module alive, which it is until exit anyway. */
+    PyObject *os = PyImport_ImportModule("os");
+    PyObject *reg = os ? PyObject_GetAttrString(os, "register_at_fork")
+                       : NULL;
+    PyObject *hook = reg ? PyObject_GetAttrString(mod, "_after_fork_child")
+                         : NULL;
+    PyObject *kw = hook ? Py_BuildValue("{sO}", "after_in_child", hook)
+                        : NULL;
+    PyObject *noargs = kw ? PyTuple_New(0) : NULL;
+    PyObject *r = noargs ? PyObject_Call(reg, noargs, kw) : NULL;
+    Py_XDECREF(noargs);
+    Py_XDECREF(kw);
+    Py_XDECREF(hook);
+    Py_XDECREF(reg);
+    Py_XDECREF(os);
+    return discard(r);
 }
 
 #define STATE_FIELDS(X)                                                     \

@@ -100,6 +100,10 @@ typedef struct {
     handle_freelist handles;
     handle_freelist timers;
 
+    /* Every Loop not yet deallocated, for the fork hook (loop_fork.c);
+     * borrowed: a loop unlinks itself in its dealloc. */
+    struct LoopObject *live_loops;
+
     /* sock.c: socket operations, resolution and the accept loop.  Filled
      * by sock_state_init(), visited by sock_state_traverse(), released by
      * sock_state_clear() (all called from module.c). */
@@ -159,7 +163,9 @@ typedef struct LoopObject {
     char asyncgens_shutdown_called;
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
-    char nomem;                 /* a dispatch callback failed to queue */
+    char forked;                /* inherited across fork(): the kernel
+                                   objects were the parent's and are gone
+                                   (loop_fork.c); never runs again */
     unsigned long thread_id;    /* valid while running */
     int running;
     int origin_saved_depth;
@@ -188,6 +194,9 @@ typedef struct LoopObject {
     int sig_rfd;
     int sig_wfd;
     el_io_t sig_io;
+
+    struct LoopObject *live_next;       /* st->live_loops, borrowed */
+    struct LoopObject **live_pprev;     /* NULL when not linked */
 } LoopObject;
 
 /* 64 bytes, so that with its GC header a handle fills one 80-byte pymalloc
@@ -324,6 +333,12 @@ int transport_factory_is_ours(LoopObject *loop, PyObject *meth);
 PyObject *transport_new_accepted(LoopObject *loop, PyObject *conn,
                                  PyObject *protocol, PyObject *addr,
                                  PyObject *server);
+
+/* loop_fork.c */
+void loop_live_link(LoopObject *loop);
+void loop_live_unlink(LoopObject *loop);
+int loop_check_forked(LoopObject *loop);
+PyObject *eloop_after_fork_child(PyObject *mod, PyObject *unused);
 
 /* loop_io.c */
 int loop_io_clear(LoopObject *loop);

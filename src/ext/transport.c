@@ -300,28 +300,32 @@ tr_fatal_error(TransportObject *self, PyObject *exc, const char *message)
 }
 
 /* With a protocol callback's exception set: SystemExit and
- * KeyboardInterrupt stay set and escape, as asyncio re-raises them; any
- * other error is fatal to the transport. */
-static void
+ * KeyboardInterrupt stay set and escape (-1), as asyncio re-raises them;
+ * any other error is fatal to the transport (0 once handled, -1 if
+ * handling it failed). */
+static int
 tr_callback_failed(TransportObject *self, const char *message)
 {
     PyObject *exc = el_fetch_exc();
     if (is_fatal(exc)) {
         el_restore_exc(exc);
-        return;
+        return -1;
     }
-    (void)tr_fatal_error(self, exc, message);
+    int rc = tr_fatal_error(self, exc, message);
     Py_DECREF(exc);
+    return rc;
 }
 
-static void
+static int
 tr_errno_fatal(TransportObject *self, int err, const char *message)
 {
     PyObject *exc = make_oserror(err);
-    if (exc != NULL) {
-        (void)tr_fatal_error(self, exc, message);
-        Py_DECREF(exc);
+    if (exc == NULL) {
+        return -1;
     }
+    int rc = tr_fatal_error(self, exc, message);
+    Py_DECREF(exc);
+    return rc;
 }
 
 /* ---- flow control ------------------------------------------------------- */
@@ -413,8 +417,7 @@ transport_flush_one(TransportObject *self)
         PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
         return -1;
     }
-    tr_errno_fatal(self, -r, "Fatal write error on socket transport");
-    return PyErr_Occurred() ? -1 : 0;
+    return tr_errno_fatal(self, -r, "Fatal write error on socket transport");
 }
 
 int
@@ -652,58 +655,58 @@ done:
 
 /* An asynchronous write pass (the write handle) finished: asyncio's
  * _write_ready() after its send. */
-static void
+static int
 tr_written_cb(el_stream_t *s, int status)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
-    if (PyErr_Occurred()) {
-        return;
-    }
     if (status < 0) {
         el_stream_write_clear(s);
         PyObject *exc = make_oserror(-status);
         if (exc == NULL) {
-            return;
+            return -1;
         }
-        if (tr_fatal_error(self, exc, "Fatal write error on socket "
-                                      "transport") == 0
-            && self->empty_waiter != NULL) {
-            (void)discard(call_method1(self->empty_waiter, "set_exception",
-                                       exc));
+        int rc = tr_fatal_error(self, exc, "Fatal write error on socket "
+                                           "transport");
+        if (rc == 0 && self->empty_waiter != NULL) {
+            rc = discard(call_method1(self->empty_waiter, "set_exception",
+                                      exc));
         }
         Py_DECREF(exc);
-        return;
+        return rc;
     }
     if (tr_maybe_resume(self) < 0) {    /* may write more */
-        return;
+        return -1;
     }
     if (el_stream_write_queue_len(s) == 0) {
         if (self->empty_waiter != NULL
             && discard(call_method1(self->empty_waiter, "set_result",
                                     Py_None)) < 0) {
-            return;
+            return -1;
         }
         if (self->closing && !self->conn_lost) {
-            (void)tr_call_connection_lost(self, NULL);
+            return tr_call_connection_lost(self, NULL);
         }
         /* A pending write_eof() shutdown follows in the core. */
     }
+    return 0;
 }
 
-static void
+static int
 tr_shutdown_cb(el_stream_t *s, int status)
 {
     (void)s;
-    if (status < 0 && !PyErr_Occurred()) {
+    if (status < 0) {
         /* asyncio's sock.shutdown() raises out of _write_ready(). */
         errno = -status;
         PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
     }
+    return 0;
 }
 
 /* ---- reading ------------------------------------------------------------ */
 
-static void
+static int
 tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -715,14 +718,13 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
             loop->read_spare = PyBytes_FromStringAndSize(
                 NULL, (Py_ssize_t)suggested);
             if (loop->read_spare == NULL) {
-                tr_callback_failed(self,
-                                   "Fatal read error on socket transport");
-                return;
+                return tr_callback_failed(
+                    self, "Fatal read error on socket transport");
             }
         }
         buf->base = PyBytes_AS_STRING(loop->read_spare);
         buf->len = (size_t)PyBytes_GET_SIZE(loop->read_spare);
-        return;
+        return 0;
     }
     /* asyncio's _read_ready__get_buffer() */
     PyObject *minus_one = PyLong_FromLong(-1);
@@ -750,8 +752,8 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
         if (self->view == NULL) {
             PyErr_NoMemory();
             Py_DECREF(b);
-            tr_callback_failed(self, "Fatal read error on socket transport");
-            return;
+            return tr_callback_failed(self,
+                                      "Fatal read error on socket transport");
         }
     }
     if (PyObject_GetBuffer(b, self->view, PyBUF_WRITABLE) < 0) {
@@ -762,8 +764,8 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
                      "object, not %.50s",
                      b == Py_None ? "None" : Py_TYPE(b)->tp_name);
         Py_DECREF(b);
-        tr_callback_failed(self, "Fatal read error on socket transport");
-        return;
+        return tr_callback_failed(self,
+                                  "Fatal read error on socket transport");
     }
     Py_DECREF(b);
     self->has_view = 1;
@@ -773,10 +775,10 @@ tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
         self->has_view = 0;
         PyBuffer_Release(self->view);
     }
-    return;
+    return 0;
 get_buffer_failed:
-    tr_callback_failed(self, "Fatal error: protocol.get_buffer() call "
-                             "failed.");
+    return tr_callback_failed(self, "Fatal error: protocol.get_buffer() "
+                                    "call failed.");
 }
 
 /* A bytes object about to be refilled forgets the hash data_received()
@@ -796,11 +798,11 @@ bytes_forget_hash(PyObject *b)
 }
 
 /* asyncio's _read_ready__on_eof() */
-static void
+static int
 tr_on_eof(TransportObject *self)
 {
     if (tr_debug_log(self, "%r received EOF", NULL, NULL) < 0) {
-        return;
+        return -1;
     }
     PyObject *r = self->protocol
         ? call_method1(self->protocol, "eof_received", NULL) : NULL;
@@ -810,23 +812,27 @@ tr_on_eof(TransportObject *self)
                             "'NoneType' object has no attribute "
                             "'eof_received'");
         }
-        tr_callback_failed(self, "Fatal error: protocol.eof_received() "
-                                 "call failed.");
-        return;
+        return tr_callback_failed(self, "Fatal error: "
+                                        "protocol.eof_received() call "
+                                        "failed.");
     }
     int keep_open = PyObject_IsTrue(r);
     Py_DECREF(r);
+    if (keep_open < 0) {
+        return -1;
+    }
     if (keep_open > 0) {
         /* Keep the connection open for writing; nothing more to read, so
          * the reader goes (but _paused stays False, as in asyncio). */
         el_stream_read_stop(&self->stream);
     }
-    else if (keep_open == 0) {
-        (void)discard(tr_close(self, NULL));
+    else {
+        return discard(tr_close(self, NULL));
     }
+    return 0;
 }
 
-static void
+static int
 tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -838,20 +844,18 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         PyBuffer_Release(self->view);
     }
     if (nread == -EAGAIN || nread == -ECANCELED) {
-        return;
+        return 0;
     }
     if (nread < 0) {
-        tr_errno_fatal(self, (int)-nread,
-                       "Fatal read error on socket transport");
-        return;
+        return tr_errno_fatal(self, (int)-nread,
+                              "Fatal read error on socket transport");
     }
     if (nread == 0) {
-        tr_on_eof(self);
-        return;
+        return tr_on_eof(self);
     }
     PyObject *protocol = self->protocol;
     if (protocol == NULL) {
-        return;
+        return 0;
     }
     if (buffered) {
         PyObject *n = PyLong_FromSsize_t(nread);
@@ -860,9 +864,9 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
               : NULL;
         Py_XDECREF(n);
         if (r == NULL) {
-            tr_callback_failed(self, "Fatal error: protocol.buffer_updated() "
-                                     "call failed.");
-            return;
+            return tr_callback_failed(self, "Fatal error: "
+                                            "protocol.buffer_updated() "
+                                            "call failed.");
         }
     }
     else {
@@ -889,8 +893,8 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
             data = PyBytes_FromStringAndSize(buf->base, nread);
         }
         if (data == NULL) {
-            tr_callback_failed(self, "Fatal read error on socket transport");
-            return;
+            return tr_callback_failed(self,
+                                      "Fatal read error on socket transport");
         }
         r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
                                       data);
@@ -903,12 +907,13 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
             Py_DECREF(data);
         }
         if (r == NULL) {
-            tr_callback_failed(self, "Fatal error: protocol.data_received() "
-                                     "call failed.");
-            return;
+            return tr_callback_failed(self, "Fatal error: "
+                                            "protocol.data_received() call "
+                                            "failed.");
         }
     }
     Py_DECREF(r);
+    return 0;
 }
 
 /* Queues *handle (made now if there is none) on the ready ring. */
@@ -923,8 +928,10 @@ tr_queue_handle(TransportObject *self, PyObject **handle, PyObject *meth)
 }
 
 /* Readiness, during dispatch: queue the handle asyncio's selector would
- * queue.  No Python code runs here. */
-static void
+ * queue.  No Python code runs here.  -1 with MemoryError if a handle
+ * cannot be queued (the dispatch stops; the event stays pending and the
+ * next readiness queues it). */
+static int
 tr_notify_cb(el_stream_t *s, unsigned events)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -940,24 +947,19 @@ tr_notify_cb(el_stream_t *s, unsigned events)
                                        self->st->str_read_ready)
                      : loop_push_ready_read(loop, (PyObject *)self);
         if (rc < 0) {
-            PyErr_Clear();
-            loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->read_queued = 1;
-        }
+        self->read_queued = 1;
     }
     if ((events & EL_WRITABLE) && !self->write_queued
         && self->handle_ctx != NULL) {
         if (tr_queue_handle(self, &self->write_handle,
                             self->st->str_write_ready) < 0) {
-            PyErr_Clear();
-            loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->write_queued = 1;
-        }
+        self->write_queued = 1;
     }
+    return 0;
 }
 
 /* asyncio's _SelectorTransport._add_reader(): only while is_reading(). */
@@ -1005,11 +1007,10 @@ static PyObject *
 tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->read_queued = 0;
-    if (!self->conn_lost) {
-        el_stream_process(&self->stream, EL_READABLE);
-    }
+    int rc = self->conn_lost
+                 ? 0 : el_stream_process(&self->stream, EL_READABLE);
     tr_release_handle(self, &self->read_handle, self->read_queued);
-    if (PyErr_Occurred()) {
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1058,13 +1059,12 @@ static PyObject *
 tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->write_queued = 0;
-    if (!self->conn_lost) {
-        el_stream_process(&self->stream, EL_WRITABLE);
-    }
+    int rc = self->conn_lost
+                 ? 0 : el_stream_process(&self->stream, EL_WRITABLE);
     if (!el_stream_is_writing(&self->stream)) {
         tr_release_handle(self, &self->write_handle, self->write_queued);
     }
-    if (PyErr_Occurred()) {
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

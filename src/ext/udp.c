@@ -136,7 +136,7 @@ typedef struct {
     char write_queued;          /* write_handle is on the ready ring */
 } DgramObject;
 
-static void dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents);
+static int dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -222,8 +222,9 @@ dg_add(DgramObject *self, unsigned which)
 }
 
 /* Readiness, during dispatch: queue the handles asyncio's selector would
- * queue.  No Python code runs here. */
-static void
+ * queue.  No Python code runs here.  -1 with MemoryError set stops the
+ * dispatch (the loop raises it); the event is reported again. */
+static int
 dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents)
 {
     (void)core;
@@ -232,24 +233,19 @@ dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents)
         && !self->read_queued) {
         if (loop_push_ready(self->loop, (HandleObject *)self->read_handle)
             < 0) {
-            PyErr_Clear();
-            self->loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->read_queued = 1;
-        }
+        self->read_queued = 1;
     }
     if ((revents & EL_WRITABLE) && self->write_handle != NULL
         && !self->write_queued) {
         if (loop_push_ready(self->loop, (HandleObject *)self->write_handle)
             < 0) {
-            PyErr_Clear();
-            self->loop->nomem = 1;
+            return -1;
         }
-        else {
-            self->write_queued = 1;
-        }
+        self->write_queued = 1;
     }
+    return 0;
 }
 
 /* The socket's fd as its methods would use it now (-1 once closed). */

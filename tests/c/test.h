@@ -29,6 +29,8 @@
     X(clock_monotonic)                                                      \
     X(loop_init_close)                                                      \
     X(loop_close_detaches)                                                  \
+    X(loop_dispatch_stops_at_failure)                                       \
+    X(loop_abandon_after_fork)                                              \
     X(io_pipe_readable)                                                     \
     X(io_pipe_writable)                                                     \
     X(io_hangup_and_error)                                                  \
@@ -51,6 +53,7 @@
     X(wait_timeout_rounding)                                                \
     X(wait_eintr)                                                           \
     X(stream_read_and_eof)                                                  \
+    X(stream_callback_failure)                                              \
     X(stream_one_read_per_event)                                            \
     X(stream_alloc_declined)                                                \
     X(stream_econnreset)                                                    \
@@ -116,7 +119,7 @@ typedef struct {
     unsigned revents;   /* union over all calls */
 } watcher;
 
-static inline void
+static inline int
 watcher_record(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     watcher *w = el_container_of(io, watcher, io);
@@ -124,6 +127,7 @@ watcher_record(el_loop_t *loop, el_io_t *io, unsigned revents)
     (void)loop;
     w->calls++;
     w->revents |= revents;
+    return 0;
 }
 
 static inline void

@@ -452,12 +452,12 @@ static struct {
     int fresh_pipe[2];
 } swap;
 
-static void
+static int
 swap_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     watcher_record(loop, io, revents);
     if (swap.fresh_pipe[0] >= 0) {
-        return;
+        return 0;
     }
     int other = io == &swap.w[0].io;
     CHECK_OK(el_io_set(loop, &swap.w[other].io, 0));
@@ -469,6 +469,7 @@ swap_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
     }
     watcher_init(&swap.fresh, swap.fresh_pipe[0]);
     CHECK_OK(el_io_set(loop, &swap.fresh.io, EL_READABLE));
+    return 0;
 }
 
 void
@@ -565,12 +566,12 @@ static struct {
     int big_fd;
 } chg;
 
-static void
+static int
 chg_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
 {
     watcher_record(loop, io, revents);
     if (io == &chg.big.io) {
-        return;
+        return 0;
     }
     if (chg.big.io.mask == 0) {
         chg.big_fd = dup2(io->fd, 1000);
@@ -581,6 +582,7 @@ chg_cb(el_loop_t *loop, el_io_t *io, unsigned revents)
     /* Detach and re-attach for the other direction. */
     CHECK_OK(el_io_set(loop, io, 0));
     CHECK_OK(el_io_set(loop, io, EL_WRITABLE));
+    return 0;
 }
 
 void

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,4 +318,98 @@ test_wait_eintr(void)
     atomic_store(&eintr_done, 1);
     CHECK_EQ(pthread_join(th, NULL), 0);
     CHECK_EQ(el_loop_close(&loop), 0);
+}
+
+/* Fails on the first call; later calls succeed. */
+static int nfail_calls;
+
+static int
+fail_once(el_loop_t *loop, el_io_t *io, unsigned revents)
+{
+    (void)loop;
+    (void)io;
+    (void)revents;
+    return nfail_calls++ == 0 ? -EIO : 0;
+}
+
+void
+test_loop_dispatch_stops_at_failure(void)
+{
+    el_loop_t loop;
+    int p[2], q[2];
+    el_io_t a, b;
+
+    CHECK_OK(el_loop_init(&loop));
+    CHECK_OK(pipe2(p, O_NONBLOCK | O_CLOEXEC));
+    CHECK_OK(pipe2(q, O_NONBLOCK | O_CLOEXEC));
+    el_io_init(&a, p[0], fail_once);
+    el_io_init(&b, q[0], fail_once);
+    CHECK_OK(el_io_set(&loop, &a, EL_READABLE));
+    CHECK_OK(el_io_set(&loop, &b, EL_READABLE));
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    CHECK_EQ(write(q[1], "x", 1), 1);
+    CHECK_EQ(el_loop_wait(&loop, 0), 2);
+    /* The failure is returned and the other event is not delivered... */
+    CHECK_EQ(el_loop_dispatch(&loop), -EIO);
+    CHECK_EQ(nfail_calls, 1);
+    CHECK_EQ(el_loop_dispatch(&loop), 0);
+    CHECK_EQ(nfail_calls, 1);
+    /* ...but level-triggered, the next wait reports both again. */
+    CHECK_EQ(el_loop_wait(&loop, 0), 2);
+    CHECK_EQ(el_loop_dispatch(&loop), 0);
+    CHECK_EQ(nfail_calls, 3);
+    CHECK_EQ(el_loop_close(&loop), 0);
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+}
+
+/* The child of a fork abandons its copy of the loop: detaching and closing
+ * there leaves the parent's registrations and wakeup working. */
+void
+test_loop_abandon_after_fork(void)
+{
+    el_loop_t loop;
+    int p[2];
+    watcher w;
+
+    CHECK_OK(el_loop_init(&loop));
+    CHECK_OK(pipe2(p, O_NONBLOCK | O_CLOEXEC));
+    watcher_init(&w, p[0]);
+    CHECK_OK(el_io_set(&loop, &w.io, EL_READABLE));
+    int before = count_open_fds();
+
+    pid_t pid = fork();
+    CHECK_OK(pid);
+    if (pid == 0) {
+        el_loop_abandon(&loop);
+        /* Both fds of the loop are gone in the child. */
+        CHECK_EQ(count_open_fds(), before - 2);
+        el_loop_wakeup(&loop);                      /* a no-op now */
+        CHECK_EQ(el_io_set(&loop, &w.io, EL_READABLE | EL_WRITABLE),
+                 -EBADF);
+        CHECK_OK(el_io_set(&loop, &w.io, 0));       /* no DEL reaches */
+        el_loop_abandon(&loop);                     /* idempotent */
+        CHECK_EQ(el_loop_close(&loop), 0);
+        _exit(0);
+    }
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+
+    /* The parent's registration survived, and so did its wakeup. */
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    CHECK_EQ(el_loop_wait(&loop, 0), 1);
+    CHECK_EQ(el_loop_dispatch(&loop), 0);
+    CHECK_EQ(w.calls, 1);
+    el_loop_wakeup(&loop);
+    CHECK_EQ(el_loop_wait(&loop, 0), 2);
+    CHECK_EQ(el_loop_dispatch(&loop), 0);
+    CHECK_EQ(atomic_load(&loop.wake_pending), 0);
+    CHECK_OK(el_io_set(&loop, &w.io, 0));
+    CHECK_EQ(el_loop_close(&loop), 0);
+    close(p[0]);
+    close(p[1]);
 }

@@ -38,7 +38,7 @@ typedef struct {
     unsigned notified;
 } tstream;
 
-static void
+static int
 t_alloc(el_stream_t *s, size_t suggested, el_buf_t *buf)
 {
     tstream *t = el_container_of(s, tstream, s);
@@ -47,9 +47,10 @@ t_alloc(el_stream_t *s, size_t suggested, el_buf_t *buf)
     t->allocs++;
     buf->base = t->rbuf;
     buf->len = t->rbuf_len;
+    return 0;
 }
 
-static void
+static int
 t_read(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
 {
     tstream *t = el_container_of(s, tstream, s);
@@ -66,6 +67,7 @@ t_read(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         memcpy(t->got + t->ngot, buf->base, (size_t)nread);
         t->ngot += (size_t)nread;
     }
+    return 0;
 }
 
 static void
@@ -79,31 +81,34 @@ t_write_done(el_stream_t *s, void *token, int status)
     t->ntokens++;
 }
 
-static void
+static int
 t_written(el_stream_t *s, int status)
 {
     tstream *t = el_container_of(s, tstream, s);
 
     t->nwritten++;
     t->written_status = status;
+    return 0;
 }
 
-static void
+static int
 t_shutdown(el_stream_t *s, int status)
 {
     tstream *t = el_container_of(s, tstream, s);
 
     t->nshutdown++;
     t->shutdown_status = status;
+    return 0;
 }
 
-static void
+static int
 t_notify(el_stream_t *s, unsigned events)
 {
     tstream *t = el_container_of(s, tstream, s);
 
     t->nnotify++;
     t->notified |= events;
+    return 0;
 }
 
 static void
@@ -176,6 +181,37 @@ pattern(size_t i)
 }
 
 /* ---- reading ---------------------------------------------------------- */
+
+static int
+t_read_fails(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
+{
+    t_read(s, nread, buf);
+    return -EIO;
+}
+
+/* An owner's callback failing ends the processing and the dispatch with
+ * its value: nothing is left for the owner to discover elsewhere. */
+void
+test_stream_callback_failure(void)
+{
+    el_loop_t loop;
+    tstream t;
+    int sv[2];
+
+    CHECK_OK(el_loop_init(&loop));
+    sockpair(sv);
+    tstream_init(&t, &loop, sv[0]);
+    CHECK_OK(el_stream_read_start(&t.s, t_alloc, t_read_fails));
+    CHECK_EQ(write(sv[1], "hello", 5), 5);
+    CHECK_EQ(el_loop_wait(&loop, 0), 1);
+    CHECK_EQ(el_loop_dispatch(&loop), -EIO);
+    CHECK_EQ(t.nreads, 1);
+    CHECK_EQ(t.ngot, 5);
+    el_stream_close(&t.s);
+    CHECK_EQ(el_loop_close(&loop), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
 
 void
 test_stream_read_and_eof(void)

@@ -1,0 +1,331 @@
+"""fork() inside a running program: the child builds and runs a loop of its
+own, the parent's loop keeps working, multiprocessing's fork and forkserver
+start methods work from inside a running loop.
+
+Every scenario runs in a fresh interpreter (a script written to a file, so
+that forkserver can import its __main__), which forks there: the pytest
+process itself never forks.  The scripts report by exit status and print
+what went wrong.  Those marked eloop-only test eloop's choice for the loop
+the child inherits (it refuses to run there, and closing it leaves the
+parent alone); stock asyncio's inherited loop has other rules (it keeps
+running the parent's callbacks in the child, and its close() unregisters
+its self-pipe from the epoll set it shares with the parent).
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+PRELUDE = """\
+import asyncio, importlib, os, signal, socket, sys, threading
+_spec, _extra = sys.argv[1], sys.argv[2]
+if _extra:
+    sys.path.insert(0, _extra)
+_mod, _attr = _spec.split(":")
+loop_factory = getattr(importlib.import_module(_mod), _attr)
+IS_ELOOP = _mod == "eloop"
+
+
+def check(cond, what):
+    if not cond:
+        print("FAILED:", what, flush=True)
+        os._exit(3)
+
+
+async def exercise(loop):
+    '''What a fresh loop must do: timers, call_soon_threadsafe from a
+    thread, a socket round trip, a signal handler, the executor.'''
+    fired = loop.create_future()
+    loop.call_later(0.001, fired.set_result, "timer")
+    check(await fired == "timer", "timer")
+
+    woken = loop.create_future()
+    t = threading.Thread(target=loop.call_soon_threadsafe,
+                         args=(woken.set_result, "woken"))
+    t.start()
+    check(await woken == "woken", "call_soon_threadsafe")
+    t.join()
+
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    await loop.sock_sendall(a, b"ping" * 1000)
+    got = b""
+    while len(got) < 4000:
+        got += await loop.sock_recv(b, 65536)
+    check(got == b"ping" * 1000, "socket round trip")
+    a.close()
+    b.close()
+
+    sig = loop.create_future()
+    loop.add_signal_handler(signal.SIGUSR2, sig.set_result, "signal")
+    os.kill(os.getpid(), signal.SIGUSR2)
+    check(await sig == "signal", "signal")
+    loop.remove_signal_handler(signal.SIGUSR2)
+
+    check(await loop.run_in_executor(None, os.getpid) == os.getpid(),
+          "executor")
+    return "ok"
+
+
+def run_fresh():
+    '''Builds, runs and closes a new loop; returns what exercise() did.'''
+    loop = loop_factory()
+    try:
+        return loop.run_until_complete(asyncio.wait_for(exercise(loop), 20))
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+
+
+def reap(pid):
+    '''The child's exit status, waited for in a thread.'''
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+"""
+
+
+@pytest.fixture
+def run_script(impl, tmp_path):
+    def run(body, timeout=60):
+        path = tmp_path / "script.py"
+        path.write_text(PRELUDE + textwrap.dedent(body))
+        proc = subprocess.run(
+            [sys.executable, str(path), impl.spec, impl.extra_path or ""],
+            capture_output=True, text=True, timeout=timeout,
+            cwd=str(tmp_path))
+        assert proc.returncode == 0, (proc.stdout, proc.stderr)
+        return proc.stdout
+    return run
+
+
+def test_child_runs_fresh_loop_parent_keeps_working(run_script):
+    out = run_script("""
+        async def main(loop):
+            pid = os.fork()
+            if pid == 0:
+                # Inside the parent's running loop: a new one runs here.
+                try:
+                    check(asyncio.events._get_running_loop() is None,
+                          "running loop forgotten")
+                    check(run_fresh() == "ok", "child loop")
+                except BaseException as e:
+                    print("child:", repr(e), flush=True)
+                    os._exit(4)
+                os._exit(0)
+            code = await loop.run_in_executor(None, reap, pid)
+            check(code == 0, f"child exit code {code}")
+            # The parent's loop, with all it uses, is unharmed.
+            return await exercise(loop)
+
+        loop = loop_factory()
+        print(loop.run_until_complete(main(loop)))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    """)
+    assert out.split() == ["ok"]
+
+
+def test_child_signals_do_not_reach_parent(run_script, impl):
+    if impl.name == "asyncio" and sys.version_info < (3, 12):
+        pytest.skip("asyncio resets the signal wakeup fd at fork from "
+                    "3.12 on; 3.11's child writes into the parent's")
+    out = run_script("""
+        got = []
+
+        async def main(loop):
+            loop.add_signal_handler(signal.SIGUSR1, got.append, "sig")
+            pid = os.fork()
+            if pid == 0:
+                os.kill(os.getpid(), signal.SIGUSR1)
+                os._exit(0)
+            code = await loop.run_in_executor(None, reap, pid)
+            check(code == 0, f"child exit code {code}")
+            # The child's byte, had it leaked, was written before the
+            # child exited, so it would be read before the parent's own.
+            os.kill(os.getpid(), signal.SIGUSR1)
+            while not got:
+                await asyncio.sleep(0)
+            for _ in range(5):
+                await asyncio.sleep(0)
+            loop.remove_signal_handler(signal.SIGUSR1)
+            return got
+
+        loop = loop_factory()
+        print(*loop.run_until_complete(main(loop)))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    """)
+    assert out.split() == ["sig"]
+
+
+def test_child_policy_forgets_parent_loop(run_script, impl):
+    if impl.name == "asyncio" and sys.version_info < (3, 12):
+        pytest.skip("asyncio resets the policy's loop at fork from 3.12 on")
+    out = run_script("""
+        import warnings
+        if IS_ELOOP:
+            import eloop
+            eloop._set_policy(eloop.EventLoopPolicy())
+        policy = asyncio.get_event_loop_policy()
+        loop = loop_factory()
+        policy.set_event_loop(loop)
+        pid = os.fork()
+        if pid == 0:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                child = policy.get_event_loop()
+            check(child is not loop, "the parent's loop")
+            child.close()
+            os._exit(0)
+        check(reap(pid) == 0, "child")
+        check(policy.get_event_loop() is loop, "the parent's loop kept")
+        policy.set_event_loop(None)
+        loop.close()
+        print("ok")
+    """)
+    assert out.split() == ["ok"]
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_multiprocessing_from_running_loop(run_script, method):
+    out = run_script("""
+        import multiprocessing
+
+        def target(q):
+            q.put(run_fresh())
+
+        async def main(loop, ctx):
+            q = ctx.Queue()
+            p = ctx.Process(target=target, args=(q,))
+            p.start()
+            result = await loop.run_in_executor(None, q.get, True, 30)
+            await loop.run_in_executor(None, p.join)
+            check(p.exitcode == 0, f"exit code {p.exitcode}")
+            return result, await exercise(loop)
+
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context(sys.argv[3])
+            loop = loop_factory()
+            print(*loop.run_until_complete(main(loop, ctx)))
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+    """.replace("sys.argv[3]", repr(method)))
+    assert out.split() == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("impl", ["eloop"], indirect=True)
+def test_inherited_loop_refuses_to_run_close_spares_parent(run_script):
+    # eloop-only: the rules for the inherited loop are eloop's (see the
+    # module docstring); asyncio's close() in the child would unregister
+    # the parent's self-pipe from their shared epoll set.
+    out = run_script("""
+        loop = loop_factory()
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.setblocking(False)
+        readable = []
+        loop.add_reader(a, lambda: readable.append(a.recv(100)))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+        loop.run_until_complete(asyncio.sleep(0))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                loop.run_until_complete(asyncio.sleep(0))
+            except RuntimeError as e:
+                check("fork" in str(e), str(e))
+            else:
+                check(False, "the inherited loop ran")
+            check(not loop.is_running(), "is_running")
+            # close() detaches the reader and drops the signal handler
+            # without touching the shared epoll set or the process's
+            # signal state.
+            loop.close()
+            check(signal.set_wakeup_fd(-1) == -1, "wakeup fd reset")
+            check(run_fresh() == "ok", "child loop")
+            os._exit(0)
+
+        async def main():
+            code = await loop.run_in_executor(None, reap, pid)
+            check(code == 0, f"child exit code {code}")
+            # The parent's registration survived the child's close().
+            b.send(b"x")
+            while not readable:
+                await asyncio.sleep(0)
+            check(readable == [b"x"], readable)
+            loop.remove_reader(a)
+            loop.remove_signal_handler(signal.SIGUSR1)
+            return await exercise(loop)
+
+        print(loop.run_until_complete(main()))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    """)
+    assert out.split() == ["ok"]
+
+
+@pytest.mark.parametrize("impl", ["eloop"], indirect=True)
+def test_fork_in_callback_child_stops_at_once(run_script):
+    # eloop-only: asyncio's child would go on running the rest of the
+    # parent's batch of callbacks.  eloop's child runs none of them and
+    # sends nothing the parent's transports queued: it leaves the inherited
+    # loop with RuntimeError at once.
+    out = run_script("""
+        me = os.getpid()
+        loop = loop_factory()
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        received = []
+        forked = []
+
+        async def serve(reader, writer):
+            received.append(await reader.read())
+            writer.close()
+
+        def fork_cb(writer):
+            writer.write(b"once")       # queued, sent after the batch
+            pid = os.fork()
+            if pid:
+                forked.append(pid)
+
+        async def main():
+            srv = await asyncio.start_server(serve, "127.0.0.1", 0)
+            reader, writer = await asyncio.open_connection(
+                *srv.sockets[0].getsockname())
+            loop.call_soon(fork_cb, writer)
+            loop.call_soon(os.write, w, b"m")   # the same batch
+            while not forked:
+                await asyncio.sleep(0)
+            code = await loop.run_in_executor(None, reap, forked[0])
+            check(code == 0, f"child exit code {code}")
+            writer.close()
+            await writer.wait_closed()
+            while not received:
+                await asyncio.sleep(0)
+            srv.close()
+            await srv.wait_closed()
+            return received[0], os.read(r, 10)
+
+        try:
+            data, marks = loop.run_until_complete(asyncio.wait_for(main(), 20))
+        except BaseException as e:
+            if os.getpid() == me:
+                raise
+            ok = isinstance(e, RuntimeError) and "fork" in str(e)
+            if ok:
+                loop.close()
+            else:
+                print("child:", repr(e), flush=True)
+            os._exit(0 if ok else 4)
+        check(os.getpid() == me, "the child ran on")
+        check(data == b"once", data)
+        check(marks == b"m", marks)
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+        print("ok")
+    """)
+    assert out.split() == ["ok"]
