@@ -6,7 +6,7 @@
  * fd, the owning watcher and the interest currently registered with the
  * kernel (kmask).  Interest is widened at once, so errors reach the caller,
  * and narrowed lazily: the fd goes on dirty_fds and is synced by
- * el_loop_wait(), so toggling a writer on and off within one iteration
+ * el_loop_prepare(), so toggling a writer on and off within one iteration
  * (the transport pattern) costs no syscall.
  */
 #define _GNU_SOURCE
@@ -263,11 +263,34 @@ el_loop_close(el_loop_t *loop)
     return 0;
 }
 
+void
+el_loop_prepare(el_loop_t *loop)
+{
+    flush_dirty(loop);
+}
+
+int
+el_loop_poll(el_loop_t *loop, int64_t timeout_ns)
+{
+    return loop->backend->poll(loop, timeout_ns);
+}
+
+void
+el_loop_deliver(el_loop_t *loop, int n)
+{
+    if (n > 0) {
+        loop->backend->collect(loop, n);
+        loop->backend->dispatch(loop);
+    }
+}
+
 int
 el_loop_wait(el_loop_t *loop, int64_t timeout_ns)
 {
     flush_dirty(loop);
-    return loop->backend->wait(loop, timeout_ns);
+    int n = loop->backend->poll(loop, timeout_ns);
+    loop->backend->collect(loop, n > 0 ? n : 0);
+    return n;
 }
 
 void

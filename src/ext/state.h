@@ -149,6 +149,9 @@ typedef struct LoopObject {
     char executor_shutdown_called;
     char origin_tracking;       /* coroutine origin tracking enabled */
     char nomem;                 /* a dispatch callback failed to queue */
+    char in_iteration;          /* inside loop_run_once(), whose ready
+                                   count and poll buffer a nested or
+                                   concurrent iteration would corrupt */
     unsigned long thread_id;    /* valid while running */
     int running;
     int origin_saved_depth;
