@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Instruction cost of one blocking loop iteration (poll + dispatch + one reader callback).
+"""Instructions per blocking loop iteration: poll, dispatch, one callback.
 
 A byte bounces between the two ends of a socketpair through add_reader
-callbacks; nothing else is ready, so every iteration takes the blocking-poll
-path (the GIL is released around the wait).  The measured run is entered
-through operator.call, so
-  valgrind --tool=callgrind --collect-atstart=no --toggle-collect=_operator_call
-counts only it (see bench/callgrind.sh).  Usage: poll_iter.py LOOP N
+callbacks; nothing else is ready, so every iteration takes the
+blocking-poll path (the GIL is released around the wait).  The measured
+run is entered through operator.call, so callgrind's
+--toggle-collect=_operator_call counts only it (see bench/callgrind.sh).
+Usage: poll_iter.py LOOP N
 
 Instructions per iteration: run it under callgrind for two values of N and
 divide the difference of the totals by the difference of the N (that
