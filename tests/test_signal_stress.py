@@ -26,6 +26,12 @@ longer, opt-in run).  Run it under the sanitizer build too
 import asyncio
 import concurrent.futures.thread  # noqa: F401  (run_in_executor imports it)
 import gc
+# Imported on first use by warnings and pytest when they format a warning
+# or an unraisable exception, which may happen in the armed window; a raise
+# in the middle of an import leaves a half-initialised module behind.
+import linecache  # noqa: F401
+import traceback  # noqa: F401
+import tracemalloc  # noqa: F401
 import os
 import queue
 import signal
