@@ -21,7 +21,7 @@
 
 typedef struct {
     int epfd;
-    int nevents;        /* collected by the last wait */
+    int nevents;        /* taken from the last poll by collect */
     int next;           /* next to dispatch; [next, nevents) are pending */
     struct epoll_event events[EPOLL_MAX_EVENTS];
 } epoll_state;
@@ -101,9 +101,13 @@ epoll_modify(el_loop_t *loop, int fd, unsigned old, unsigned new_)
     return -errno;
 }
 
-/* Runs without the GIL: touches nothing but the backend's own state. */
+/* Runs without the GIL: writes the event buffer and nothing else, not
+ * even nevents, which epoll_invalidate_fd() reads for a thread that may
+ * hold the GIL meanwhile.  The loop delivers every event before it polls
+ * again, so [next, nevents) is empty and nobody reads the buffer while
+ * the kernel fills it. */
 static int
-epoll_wait_events(el_loop_t *loop, int64_t timeout_ns)
+epoll_poll(el_loop_t *loop, int64_t timeout_ns)
 {
     epoll_state *st = loop->backend_data;
 
@@ -111,13 +115,16 @@ epoll_wait_events(el_loop_t *loop, int64_t timeout_ns)
      * signal handlers promptly (PEP 475 leaves the retry to it). */
     int n = epoll_wait(st->epfd, st->events, EPOLL_MAX_EVENTS,
                        el__timeout_ms(timeout_ns));
-    st->next = 0;
-    if (n < 0) {
-        st->nevents = 0;
-        return -errno;
-    }
+    return n < 0 ? -errno : n;
+}
+
+static void
+epoll_collect(el_loop_t *loop, int n)
+{
+    epoll_state *st = loop->backend_data;
+
     st->nevents = n;
-    return n;
+    st->next = 0;
 }
 
 static int
@@ -201,7 +208,8 @@ const el_backend_ops el__backend_epoll = {
     .init = epoll_init,
     .free = epoll_free,
     .modify = epoll_modify,
-    .wait = epoll_wait_events,
+    .poll = epoll_poll,
+    .collect = epoll_collect,
     .dispatch = epoll_dispatch,
     .invalidate_fd = epoll_invalidate_fd,
     .abandon = epoll_abandon,

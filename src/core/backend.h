@@ -13,7 +13,7 @@
 
 extern const el_backend_ops el__backend_epoll;
 
-/* Queues fd for the lazy resync that el_loop_wait() runs before blocking.
+/* Queues fd for the lazy resync that el_loop_prepare() runs before a poll.
  * A backend calls it when the kernel reports an fd that no watcher wants
  * any more, so a stale registration is dropped.  Never fails: if the queue
  * cannot grow, the resync is done at once instead. */

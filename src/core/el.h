@@ -221,13 +221,19 @@ typedef struct el_backend_ops {
     void (*free)(el_loop_t *loop);
     /* Change the kernel's interest for fd from `old` to `new` mask. */
     int (*modify)(el_loop_t *loop, int fd, unsigned old, unsigned new_);
-    /* Block up to timeout_ns (-1: forever, 0: poll).  Called WITHOUT the
-     * GIL by the binding, so it must not touch watchers.  Returns the number
-     * of collected events or -errno (-EINTR included). */
-    int (*wait)(el_loop_t *loop, int64_t timeout_ns);
-    /* Deliver the events collected by the last wait.  Stops at the first
-     * watcher callback that fails and returns its value (the events left
-     * are dropped; level-triggered, the next wait reports them again). */
+    /* Block up to timeout_ns (-1: forever, 0: poll) and collect events
+     * into the backend's own buffer.  Called WITHOUT the GIL by the
+     * binding, while another thread (misusing the loop) may change
+     * watchers, the fd table and the backend's dispatch state: it touches
+     * nothing but the kernel and that buffer, which only dispatch reads.
+     * Returns the number collected or -errno (-EINTR included). */
+    int (*poll)(el_loop_t *loop, int64_t timeout_ns);
+    /* Take the n >= 0 events the last poll collected as pending (from now
+     * on invalidate_fd sees them). */
+    void (*collect)(el_loop_t *loop, int n);
+    /* Deliver the pending events.  Stops at the first watcher callback
+     * that fails and returns its value (the events left are dropped;
+     * level-triggered, the next poll reports them again). */
     int (*dispatch)(el_loop_t *loop);
     /* Optional (may be NULL): drop collected, not yet dispatched events for
      * fd.  Called when fd's watcher is detached, because the fd may then be
@@ -281,19 +287,32 @@ int el_loop_close(el_loop_t *loop);
  * stay attached for their owners to detach; el_loop_close() still frees
  * the rest.  Idempotent. */
 void el_loop_abandon(el_loop_t *loop);
-/* Applies lazy mask changes, then waits.  No GIL needed. */
+/*
+ * One wait is three steps, so that a binding can release its lock (the
+ * GIL) around the blocking part alone:
+ *   el_loop_prepare()   applies lazy mask changes: the fd table work;
+ *   el_loop_poll()      blocks; touches no table (no lock needed);
+ *   el_loop_deliver()   runs watcher callbacks for what the poll got.
+ * Everything but el_loop_poll() needs the lock, because other threads
+ * that misuse the loop may change watchers while the poll blocks.
+ */
+void el_loop_prepare(el_loop_t *loop);
+/* Returns the number of events collected, or -errno (-EINTR included). */
+int el_loop_poll(el_loop_t *loop, int64_t timeout_ns);
+/* n is what el_loop_poll() returned; nothing happens unless n > 0.  0, or
+ * the first failing callback's value (see el_loop_dispatch). */
+int el_loop_deliver(el_loop_t *loop, int n);
+/* prepare + poll for a caller that holds the lock throughout; the events
+ * wait for el_loop_dispatch(). */
 int el_loop_wait(el_loop_t *loop, int64_t timeout_ns);
-/* el_loop_wait(loop, 0) that leaves lazy mask changes pending (they
- * matter only before a wait that can block).  No GIL needed. */
-int el_loop_poll(el_loop_t *loop);
 /* Runs watcher callbacks for the events collected by el_loop_wait.  0, or
  * the first failing callback's value: the events not yet delivered are
  * dropped then (level-triggered, the next wait reports them again). */
 int el_loop_dispatch(el_loop_t *loop);
-/* Thread-safe and async-signal-safe: makes a blocked el_loop_wait return.
+/* Thread-safe and async-signal-safe: makes a blocked poll return.
  * A wakeup racing with the dispatch of an earlier one may be merged into
  * it, so the loop must look for work posted by other threads after
- * el_loop_dispatch(), before it picks the next wait's timeout. */
+ * delivery, before it picks the next wait's timeout. */
 void el_loop_wakeup(el_loop_t *loop);
 /* Name of the active backend, e.g. "epoll". */
 const char *el_loop_backend_name(const el_loop_t *loop);

@@ -6,7 +6,7 @@
  * fd, the owning watcher and the interest currently registered with the
  * kernel (kmask).  Interest is widened at once, so errors reach the caller,
  * and narrowed lazily: the fd goes on dirty_fds and is synced by
- * el_loop_wait(), so toggling a writer on and off within one iteration
+ * el_loop_prepare(), so toggling a writer on and off within one iteration
  * (the transport pattern) costs no syscall.
  */
 #define _GNU_SOURCE
@@ -310,21 +310,35 @@ el_loop_abandon(el_loop_t *loop)
     loop->ndirty = 0;
 }
 
+void
+el_loop_prepare(el_loop_t *loop)
+{
+    flush_dirty(loop);
+}
+
+int
+el_loop_poll(el_loop_t *loop, int64_t timeout_ns)
+{
+    return loop->backend->poll(loop, timeout_ns);
+}
+
+int
+el_loop_deliver(el_loop_t *loop, int n)
+{
+    if (n <= 0) {
+        return 0;
+    }
+    loop->backend->collect(loop, n);
+    return loop->backend->dispatch(loop);
+}
+
 int
 el_loop_wait(el_loop_t *loop, int64_t timeout_ns)
 {
     flush_dirty(loop);
-    return loop->backend->wait(loop, timeout_ns);
-}
-
-int
-el_loop_poll(el_loop_t *loop)
-{
-    /* Narrowing is only needed before a wait that can block: a poll at
-     * most reports an event nobody wants, which dispatch skips.  Left
-     * pending, a reader paused and resumed around one busy iteration
-     * (flow control) costs no epoll_ctl at all. */
-    return loop->backend->wait(loop, 0);
+    int n = loop->backend->poll(loop, timeout_ns);
+    loop->backend->collect(loop, n > 0 ? n : 0);
+    return n;
 }
 
 int

@@ -451,7 +451,7 @@ run_handle_debug(LoopObject *self, HandleObject *h)
 }
 
 static int
-loop_run_once(LoopObject *self)
+loop_run_iteration(LoopObject *self)
 {
     int64_t timeout = -1, now;
     el_timer_t *t;
@@ -474,13 +474,21 @@ loop_run_once(LoopObject *self)
         }
     }
 
+    /* Only the poll runs without the GIL: the fd table work before it and
+     * the dispatch after it must not race with other threads that call
+     * into the loop (add_reader, transport.write) against the rules. */
     int n;
     if (timeout == 0) {
-        n = el_loop_poll(&self->core);
+        /* No prepare: lazy narrowing matters only before a poll that can
+         * block (this one at most reports an event nobody wants, which
+         * dispatch skips), so a reader paused and resumed within one busy
+         * iteration (flow control) costs no epoll_ctl at all. */
+        n = el_loop_poll(&self->core, 0);
     }
     else {
+        el_loop_prepare(&self->core);
         Py_BEGIN_ALLOW_THREADS
-        n = el_loop_wait(&self->core, timeout);
+        n = el_loop_poll(&self->core, timeout);
         Py_END_ALLOW_THREADS
     }
     if (n == -EINTR) {
@@ -494,7 +502,7 @@ loop_run_once(LoopObject *self)
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
-    else if (n > 0 && el_loop_dispatch(&self->core) < 0) {
+    else if (el_loop_deliver(&self->core, n) < 0) {
         return -1;      /* a watcher callback failed, exception set */
     }
 
@@ -546,9 +554,31 @@ loop_run_once(LoopObject *self)
     return rc;
 }
 
+static int
+loop_run_once(LoopObject *self)
+{
+    self->in_iteration = 1;
+    int rc = loop_run_iteration(self);
+    self->in_iteration = 0;
+    return rc;
+}
+
 static PyObject *
 loop__run_once(LoopObject *self, PyObject *Py_UNUSED(ignored))
 {
+    /* asyncio fails on both too, less politely: its selector is None once
+     * closed, and a nested _run_once() pops from an empty ready deque.
+     * Here a nested iteration (from a callback, or from another thread
+     * while this one polls) would pop past the end of the ready ring and
+     * share the poll's event buffer. */
+    if (loop_check_closed(self) < 0) {
+        return NULL;
+    }
+    if (self->in_iteration) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Cannot run a loop iteration inside another one");
+        return NULL;
+    }
     if (loop_run_once(self) < 0) {
         return NULL;
     }

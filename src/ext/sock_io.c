@@ -174,6 +174,37 @@ sk_args_clear(sk_args *a)
     Py_CLEAR(a->arg2);
 }
 
+/* socket.socket(family, type, proto, fd), with fd closed exactly once if
+ * that fails.  socket.__init__ is Python code, so a signal handler may
+ * raise in it before _socket.socket.__init__ takes fd, or after: then
+ * the half-built object owns fd and closes it whenever it dies, which the
+ * exception's traceback can delay until after fd is reused.  Building it
+ * in two steps keeps hold of the object, so fd can be taken back from it
+ * (_socket.socket.detach, C: no handler runs) and closed here. */
+static PyObject *
+socket_from_fd(eloop_state *st, int family, int type, int proto, int fd)
+{
+    PyTypeObject *tp = (PyTypeObject *)st->sk.socket_socket;
+    PyObject *args = Py_BuildValue("(iiii)", family, type, proto, fd);
+    PyObject *obj = args ? tp->tp_new(tp, args, NULL) : NULL;
+    if (obj != NULL && tp->tp_init(obj, args, NULL) == 0) {
+        Py_DECREF(args);
+        return obj;
+    }
+    Py_XDECREF(args);
+    PyObject *exc = el_fetch_exc();
+    if (obj != NULL) {
+        PyObject *r = PyObject_CallMethod(st->sk.raw_socket, "detach", "O",
+                                          obj);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        Py_DECREF(obj);
+    }
+    close(fd);
+    el_restore_exc(exc);
+    return NULL;
+}
+
 /* sock.accept() through the direct path: the new socket is made as
  * socket.socket.accept() makes it, then non-blocking as asyncio sets it.
  * accept4() already made the fd non-blocking; SOCK_NONBLOCK in the type
@@ -204,12 +235,14 @@ sk_accept_direct(eloop_state *st, int fd, int family, int type, int proto,
         }
     }
     PyObject *addr = sk_make_sockaddr(&ss, len);
-    PyObject *conn = addr ? PyObject_CallFunction(
-        st->sk.socket_socket, "iiii", family, type | SOCK_NONBLOCK, proto,
-        cfd) : NULL;
-    if (conn == NULL) {
+    if (addr == NULL) {
         close(cfd);
-        Py_XDECREF(addr);
+        return NULL;
+    }
+    PyObject *conn = socket_from_fd(st, family, type | SOCK_NONBLOCK, proto,
+                                    cfd);
+    if (conn == NULL) {
+        Py_DECREF(addr);
         return NULL;
     }
     PyObject *pair = PyTuple_Pack(2, conn, addr);

@@ -166,6 +166,9 @@ typedef struct LoopObject {
     char forked;                /* inherited across fork(): the kernel
                                    objects were the parent's and are gone
                                    (loop_fork.c); never runs again */
+    char in_iteration;          /* inside loop_run_once(), whose ready
+                                   count and poll buffer a nested or
+                                   concurrent iteration would corrupt */
     unsigned long thread_id;    /* valid while running */
     int running;
     int origin_saved_depth;

@@ -35,6 +35,7 @@
     X(io_pipe_writable)                                                     \
     X(io_hangup_and_error)                                                  \
     X(io_narrowing_is_lazy)                                                 \
+    X(io_poll_split)                                                        \
     X(io_eexist)                                                            \
     X(io_eperm_regular_file)                                                \
     X(io_bad_args)                                                          \

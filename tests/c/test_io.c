@@ -268,6 +268,67 @@ test_io_narrowing_is_lazy(void)
     CHECK_EQ(el_loop_close(&loop), 0);
 }
 
+/* prepare / poll / deliver, as the binding runs them around a GIL
+ * release: the table work is all in prepare, and what other threads do to
+ * watchers between poll and deliver is seen by deliver. */
+void
+test_io_poll_split(void)
+{
+    el_loop_t loop;
+    watcher r, w;
+    int p[2], s[2];
+
+    CHECK_OK(el_loop_init(&loop));
+    spy_on(&loop);
+    nonblocking_pipe(p);
+    nonblocking_socketpair(s);      /* s[0] is writable, not readable */
+    watcher_init(&r, p[0]);
+    watcher_init(&w, s[0]);
+    CHECK_OK(el_io_set(&loop, &r.io, EL_READABLE));
+    CHECK_OK(el_io_set(&loop, &w.io, RW));
+    CHECK_OK(el_io_set(&loop, &w.io, EL_READABLE));     /* lazy */
+    CHECK_EQ(kernel_interest(s[0]), RW);
+    int before = nmodify;
+
+    /* The lazy narrowing is applied by prepare, never by poll. */
+    CHECK_EQ(el_loop_poll(&loop, 0), 1);                /* s[0] writable */
+    CHECK_EQ(nmodify, before);
+    el_loop_prepare(&loop);
+    CHECK_EQ(nmodify, before + 1);
+    CHECK_EQ(kernel_interest(s[0]), EL_READABLE);
+    CHECK_EQ(loop.ndirty, 0);
+    CHECK_EQ(el_loop_poll(&loop, 0), 0);
+
+    /* A watcher detached after the poll (by another thread, say) is not
+     * called by the delivery of that poll's events. */
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    el_loop_prepare(&loop);
+    int n = el_loop_poll(&loop, -1);
+    CHECK_EQ(n, 1);
+    CHECK_OK(el_io_set(&loop, &r.io, 0));
+    el_loop_deliver(&loop, n);
+    CHECK_EQ(r.calls, 0);
+
+    /* Attached again: delivered.  Errors and empty polls deliver nothing. */
+    CHECK_OK(el_io_set(&loop, &r.io, EL_READABLE));
+    el_loop_prepare(&loop);
+    n = el_loop_poll(&loop, -1);
+    CHECK_EQ(n, 1);
+    el_loop_deliver(&loop, n);
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(r.revents, EL_READABLE);
+    el_loop_deliver(&loop, 0);
+    el_loop_deliver(&loop, -EINTR);
+    CHECK_EQ(r.calls, 1);
+    CHECK_EQ(w.calls, 0);
+
+    CHECK_OK(el_loop_close(&loop));
+    close(p[0]);
+    close(p[1]);
+    close(s[0]);
+    close(s[1]);
+}
+
 void
 test_io_eexist(void)
 {
