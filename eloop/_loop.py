@@ -5,7 +5,9 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking set-up code borrowed from asyncio (see
 "TCP/Unix networking" below) and the methods later issues deliver, which
-raise NotImplementedError.
+raise NotImplementedError.  The pipe transports are the exception for now:
+asyncio's own (unix_events), whose reads and writes run in Python; a C
+pipe transport over the stream base is planned (issue #10).
 """
 import asyncio
 import functools
@@ -243,6 +245,17 @@ for _name, _fn in {
     # UDP: asyncio's argument checks, resolution, socket options, bind and
     # connect; it calls the C _make_datagram_transport() (src/ext/udp.c).
     "create_datagram_endpoint": _base.create_datagram_endpoint,
+    # Pipes: asyncio's own pipe transports (unix_events), which reach the
+    # loop only through call_soon() and the private reader/writer calls
+    # aliased below; their fds are not in _transports, as in asyncio.
+    "connect_read_pipe": _base.connect_read_pipe,
+    "connect_write_pipe": _base.connect_write_pipe,
+    "_make_read_pipe_transport": _unix._make_read_pipe_transport,
+    "_make_write_pipe_transport": _unix._make_write_pipe_transport,
+    "_add_reader": _eloop.Loop.add_reader,
+    "_remove_reader": _eloop.Loop.remove_reader,
+    "_add_writer": _eloop.Loop.add_writer,
+    "_remove_writer": _eloop.Loop.remove_writer,
 }.items():
     setattr(Loop, _name, _fn)
 
@@ -269,8 +282,6 @@ def _not_yet(name):
 
 #: Methods that later issues deliver, and where they are planned.
 NOT_IMPLEMENTED = {
-    "connect_read_pipe": "pipes",
-    "connect_write_pipe": "pipes",
     "subprocess_exec": "subprocesses",
     "subprocess_shell": "subprocesses",
     "start_tls": "TLS",
