@@ -139,6 +139,10 @@ PyObject *transport_get_flag(PyObject *self, void *offset);
 int transport_register(LoopObject *loop, int fd, PyObject *self);
 int transport_schedule_start(LoopObject *loop, PyObject *self,
                              PyObject *protocol, PyObject *waiter);
+/* Where sock (a _socket.socket) keeps its fd, if it holds fd now: reading
+ * it costs nothing and gives -1 once the socket is closed.  NULL for other
+ * objects, which must be asked (fileno()). */
+const int *transport_fd_field(eloop_state *st, PyObject *sock, int fd);
 void transport_unregister_failed(LoopObject *loop, int fd, PyObject *self);
 
 /* obj.name(arg), or obj.name() when arg is NULL. */

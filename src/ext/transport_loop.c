@@ -418,16 +418,10 @@ extra_done:
 #endif
     self->sock = Py_NewRef(sock);
     self->stream.io.fd = self->sock_fd;
-    if (st->sock_fd_offset >= 0
-        && PyObject_TypeCheck(sock, (PyTypeObject *)st->sk.raw_socket)) {
-        const int *src = (const int *)((char *)sock + st->sock_fd_offset);
-        if (*src == self->sock_fd) {
-            /* Read before every syscall: a socket closed behind our back
-             * (its fd now -1, the number maybe reused) fails with EBADF,
-             * as asyncio's calls on the closed socket object do. */
-            self->stream.io.fd_src = src;
-        }
-    }
+    /* Read before every syscall: a socket closed behind our back (its fd
+     * now -1, the number maybe reused) fails with EBADF, as asyncio's
+     * calls on the closed socket object do. */
+    self->stream.io.fd_src = transport_fd_field(st, sock, self->sock_fd);
     PyObject *ok = transport_set_protocol(self, protocol);
     if (ok == NULL) {
         goto fail;
@@ -460,6 +454,17 @@ fail_registered:
 fail:
     Py_DECREF(self);
     return NULL;
+}
+
+const int *
+transport_fd_field(eloop_state *st, PyObject *sock, int fd)
+{
+    if (st->sock_fd_offset < 0
+        || !PyObject_TypeCheck(sock, (PyTypeObject *)st->sk.raw_socket)) {
+        return NULL;
+    }
+    const int *src = (const int *)((char *)sock + st->sock_fd_offset);
+    return *src == fd ? src : NULL;
 }
 
 static PyObject *

@@ -123,6 +123,8 @@ typedef struct {
     Py_ssize_t low_water;
     Py_ssize_t conn_lost;       /* asyncio's _conn_lost */
     int sock_fd;                /* asyncio's _sock_fd: the watched fd */
+    const int *fd_src;          /* the socket's own fd field, or NULL
+                                   (transport_fd_field); into sock */
     int family;                 /* syscalls made here for this family; -1:
                                    the socket object's methods */
     char closing;
@@ -248,10 +250,15 @@ dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents)
     return 0;
 }
 
-/* The socket's fd as its methods would use it now (-1 once closed). */
+/* The socket's fd as its methods would use it now (-1 once closed): read
+ * from the socket object's own field where we can, else from fileno(). */
 static int
 dg_fd(DgramObject *self, int *fd)
 {
+    if (self->fd_src != NULL) {
+        *fd = *self->fd_src;
+        return 0;
+    }
     PyObject *o = sk_fileno(self->st, self->sock);
     if (o == NULL) {
         return -1;
@@ -1136,6 +1143,7 @@ Dgram_clear(DgramObject *self)
     dg_buffer_clear(self);
     self->sock_closed = 1;
     Py_CLEAR(self->extra);
+    self->fd_src = NULL;        /* points into sock */
     Py_CLEAR(self->sock);
     Py_CLEAR(self->protocol);
     Py_CLEAR(self->address);
@@ -1387,6 +1395,8 @@ dg_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     self->sock_fd = fd;
     self->io.fd = fd;
     if (Py_IS_TYPE(sock, (PyTypeObject *)st->sk.socket_socket)) {
+        /* A subclass may override fileno(): it keeps being asked. */
+        self->fd_src = transport_fd_field(st, sock, fd);
         self->family = sk_direct_family(fd);
     }
     if (discard(dg_set_protocol(self, protocol)) < 0) {
