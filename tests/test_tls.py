@@ -585,6 +585,39 @@ def test_peer_closes_without_close_notify(loop):
     assert pr.events == ["made", "data", "eof", ("lost", None)]
 
 
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_peer_aborts_mid_record(loop, how):
+    # Half a record, then the connection ends: the complete record before
+    # it is delivered, the torn one is not.
+    async def main():
+        lsock, addr = await raw_server(loop)
+        connecting = asyncio.ensure_future(tls_client(loop, addr))
+        conn, _ = await loop.sock_accept(lsock)
+        lsock.close()
+        peer = Peer(loop, conn, server_ctx(), True)
+        await peer.handshake()
+        tr, pr = await connecting
+        peer.obj.write(b"whole")
+        await peer.send_pending()
+        await pr.wait_for_data(5)
+        peer.obj.write(b"torn" * 1000)
+        record = peer.out.read()
+        await loop.sock_sendall(conn, record[:len(record) // 2])
+        if how == "rst":
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            b"\1\0\0\0\0\0\0\0")
+        conn.close()
+        exc = await pr.lost
+        return bytes(pr.data), pr.events, exc
+
+    data, events, exc = run(loop, main())
+    assert data == b"whole"
+    if how == "fin":
+        assert events == ["made", "data", "eof", ("lost", None)]
+    else:
+        assert events == ["made", "data", ("lost", "ConnectionResetError")]
+
+
 def test_close_sends_close_notify_and_flushes(loop):
     # Data written just before close() is flushed, then close_notify.
     async def main():
