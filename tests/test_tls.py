@@ -276,6 +276,7 @@ def test_argument_checks(loop, tmp_path):
 
     async def main():
         errors = []
+        unconnected = socket.socket()
         calls = [
             lambda: loop.create_connection(asyncio.Protocol, "127.0.0.1", 1,
                                            server_hostname="x"),
@@ -284,7 +285,7 @@ def test_argument_checks(loop, tmp_path):
             lambda: loop.create_connection(asyncio.Protocol, "127.0.0.1", 1,
                                            ssl_shutdown_timeout=1),
             lambda: loop.create_connection(asyncio.Protocol,
-                                           sock=socket.socket(), ssl=ctx),
+                                           sock=unconnected, ssl=ctx),
             lambda: loop.create_server(asyncio.Protocol, "127.0.0.1", 0,
                                        ssl=True),
             lambda: loop.create_server(asyncio.Protocol, "127.0.0.1", 0,
@@ -302,6 +303,9 @@ def test_argument_checks(loop, tmp_path):
                 await call()
             except (ValueError, TypeError, OSError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
+        # Refused before it was taken: still the caller's.
+        assert unconnected.fileno() != -1
+        unconnected.close()
         return errors
 
     errors = run(loop, main())
@@ -704,7 +708,12 @@ def test_200mb_both_ways(loop):
         received = 0
         done = loop.create_future()
 
+        lost = loop.create_future()
+
         class Sink(asyncio.Protocol):
+            def connection_lost(self, exc):
+                lost.set_result(exc)
+
             def data_received(self, data):
                 nonlocal received
                 digest.update(data)
@@ -721,6 +730,7 @@ def test_200mb_both_ways(loop):
                 await asyncio.sleep(0.001)
         await done
         tr.close()
+        await lost
         await close_server(srv)
         return digest.hexdigest()
 
