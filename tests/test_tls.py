@@ -1016,3 +1016,66 @@ def test_sendfile_over_tls(loop, tmp_path):
         return sent, bytes(server_rec[0].data)
 
     assert run(loop, main()) == (len(data), data)
+
+
+def test_keylog_file(loop, tmp_path):
+    # The user's SSLContext is used as is: its keylog file gets the secrets.
+    keylog = tmp_path / "keys.log"
+    cctx = client_ctx()
+    cctx.keylog_filename = str(keylog)
+
+    async def main():
+        srv, addr = await tls_server(loop, Echo)
+        tr, pr = await tls_client(loop, addr, ssl=cctx)
+        tr.close()
+        await pr.lost
+        await close_server(srv)
+
+    run(loop, main())
+    assert b"CLIENT_HANDSHAKE_TRAFFIC_SECRET" in keylog.read_bytes()
+
+
+def test_every_tls_path_uses_the_seam(impl, loop, monkeypatch, tmp_path):
+    # eloop-only (its internals): every TLS protocol, whichever method made
+    # it, comes from eloop._loop._SSLProtocol, and sits directly on the C
+    # socket transport.  A C record path replaces that one name.
+    if impl.name != "eloop":
+        pytest.skip("eloop internals: the _SSLProtocol seam")
+    import eloop._loop
+
+    made = []
+
+    class Counting(eloop._loop._SSLProtocol):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(("server" if self._server_side else "client"))
+
+    monkeypatch.setattr(eloop._loop, "_SSLProtocol", Counting)
+    raw_types = set()
+
+    async def main():
+        srv, addr = await tls_server(loop, Echo)            # accept path
+        tr, pr = await tls_client(loop, addr)               # client
+        raw_types.add(type(tr._ssl_protocol._transport))
+        tr.close()
+        await pr.lost
+        a, b = socket.socketpair()
+        accepting = asyncio.ensure_future(loop.connect_accepted_socket(
+            Echo, a, ssl=server_ctx()))
+        tr, pr = await loop.create_connection(
+            lambda: Rec(loop), sock=b, ssl=client_ctx(),
+            server_hostname="localhost")
+        srv_tr, _ = await accepting
+        tr.close()
+        await pr.lost
+        srv_tr.close()
+        plain = Rec(loop)
+        tr, _ = await loop.create_connection(lambda: plain, *addr)
+        tls = await loop.start_tls(tr, Rec(loop), client_ctx(),
+                                   server_hostname="localhost")
+        tls.close()
+        await close_server(srv)
+
+    run(loop, main())
+    assert sorted(made) == ["client"] * 3 + ["server"] * 3
+    assert [t.__module__ for t in raw_types] == ["eloop._eloop"]
