@@ -1071,9 +1071,11 @@ def test_every_tls_path_uses_the_seam(impl, loop, monkeypatch, tmp_path):
         srv_tr.close()
         plain = Rec(loop)
         tr, _ = await loop.create_connection(lambda: plain, *addr)
-        tls = await loop.start_tls(tr, Rec(loop), client_ctx(),
+        upgraded = Rec(loop)
+        tls = await loop.start_tls(tr, upgraded, client_ctx(),
                                    server_hostname="localhost")
         tls.close()
+        await upgraded.lost
         await close_server(srv)
 
     run(loop, main())
