@@ -1,8 +1,9 @@
 """TLS on both loops: ssl= on every connection and server method,
 start_tls (loop and streams), handshake failures and timeouts, shutdown
 (close_notify both ways, ssl_shutdown_timeout, a peer closing without
-one, data with and after one), write_eof, abort, a plaintext peer, flow
-control, 200 MB each way, 1,000 concurrent handshakes.
+one, data with and after one), write_eof, abort, a plaintext peer, a peer
+aborting mid-record, a renegotiation attempt, flow control, 200 MB each
+way, 1,000 concurrent handshakes, aiohttp and uvicorn (test_frameworks).
 
 Certificates: tests/certs (made by tests/certs/make.sh with the openssl
 CLI: a private CA, ECDSA P-256 leaves valid for 100 years, plus an expired
@@ -17,8 +18,10 @@ on the same loop, without threads.
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
 import ssl
+import subprocess
 import sys
 
 import pytest
@@ -1081,3 +1084,43 @@ def test_every_tls_path_uses_the_seam(impl, loop, monkeypatch, tmp_path):
     run(loop, main())
     assert sorted(made) == ["client"] * 3 + ["server"] * 3
     assert [t.__module__ for t in raw_types] == ["eloop._eloop"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None,
+                    reason="needs the openssl CLI")
+def test_client_renegotiation_refused(loop):
+    # TLS 1.2 renegotiation asked by the client (openssl s_client's "R"
+    # command): OpenSSL refuses it; the connection ends with an SSLError in
+    # the server protocol's connection_lost(), data before it intact.
+    sctx = server_ctx()
+    sctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    async def main():
+        recs = []
+        srv, addr = await tls_server(
+            loop, lambda: recs.append(Rec(loop)) or recs[-1], sctx)
+        proc = subprocess.Popen(
+            ["openssl", "s_client", "-connect", "%s:%d" % addr, "-tls1_2",
+             "-CAfile", cert("ca.pem")],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        try:
+            proc.stdin.write(b"hello\n")
+            proc.stdin.flush()
+            while not recs:
+                await asyncio.sleep(0.001)
+            await recs[0].wait_for_data(6)
+            # Alone in the pipe, so s_client reads it as a command.
+            proc.stdin.write(b"R\n")
+            proc.stdin.flush()
+            exc = await recs[0].lost
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdin.close()
+            await close_server(srv)
+        return bytes(recs[0].data), exc
+
+    data, exc = run(loop, main())
+    assert data == b"hello\n"
+    assert isinstance(exc, ssl.SSLError)
