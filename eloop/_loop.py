@@ -364,7 +364,11 @@ async def _make_subprocess_transport(self, protocol, args, shell, stdin,
         self, protocol, args, shell, stdin, stdout, stderr, bufsize,
         waiter=waiter, extra=extra, **kwargs)
     try:
-        _watch_child_exit(self, transp.get_pid(), transp._process_exited)
+        # One iteration later, as asyncio's watchers report it: the
+        # child's last output, read in the iteration its exit is seen,
+        # reaches the protocol before process_exited().
+        _watch_child_exit(self, transp.get_pid(), functools.partial(
+            self.call_soon, transp._process_exited))
     except BaseException:
         transp.close()      # kills the child, which nobody would reap
         raise
