@@ -18,26 +18,13 @@ the parent's time goes (cProfile, eloop only).
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def new_loop(name):
-    import asyncio
-    if name == "eloop":
-        sys.path.insert(0, os.path.dirname(HERE))
-        import eloop
-        return eloop.new_event_loop()
-    if name == "uvloop":
-        import uvloop
-        return uvloop.new_event_loop()
-    return asyncio.SelectorEventLoop()
+from stream_in import new_loop  # bench/ is sys.path[0]
 
 
 def single(args):
@@ -88,6 +75,16 @@ def single(args):
     print(json.dumps({"seconds": seconds, "cpu": cpu}))
 
 
+def measure(name, args):
+    cmd = [sys.executable, __file__, "--single", "--loops", name,
+           "--n", str(args.n), "--concurrency", str(args.concurrency)]
+    cmd += ["--pipes"] * args.pipes + ["--profile"] * args.profile
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if args.profile:
+        print(f"== {name}\n{proc.stderr}")
+    return json.loads(proc.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -100,29 +97,21 @@ def main():
     args = ap.parse_args()
     if args.single:
         return single(args)
-    loops = args.loops.split(",")
-    res = {name: [] for name in loops}
-    extra = ["--pipes"] if args.pipes else []
+    # A fresh process per measurement, the loops interleaved round by
+    # round: each gets the same share of whatever else the machine runs.
+    res = {}
     for _ in range(args.rounds):
-        for name in loops:
-            proc = subprocess.run(
-                [sys.executable, __file__, "--single", "--loops", name,
-                 "--n", str(args.n), "--concurrency",
-                 str(args.concurrency)] + extra
-                + (["--profile"] if args.profile else []),
-                check=True, capture_output=True, text=True)
-            if args.profile:
-                print(f"== {name}\n{proc.stderr}")
-            res[name].append(json.loads(proc.stdout))
+        for name in args.loops.split(","):
+            res.setdefault(name, []).append(measure(name, args))
     print(f"create_subprocess_exec('true') + "
           f"{'communicate() with 3 pipes' if args.pipes else 'wait()'}, "
           f"{args.n} spawns x {args.rounds} rounds, concurrency "
           f"{args.concurrency}, Python {sys.version.split()[0]}")
     print(f"{'loop':8} {'spawns/s best':>14} {'spawns/s median':>16} "
           f"{'CPU us/spawn best':>18} {'CPU us/spawn median':>20}")
-    for name in loops:
-        rates = [args.n / r["seconds"] for r in res[name]]
-        cpus = [r["cpu"] / args.n * 1e6 for r in res[name]]
+    for name, runs in res.items():
+        rates = [args.n / r["seconds"] for r in runs]
+        cpus = [r["cpu"] / args.n * 1e6 for r in runs]
         print(f"{name:8} {max(rates):14.0f} {statistics.median(rates):16.0f} "
               f"{min(cpus):18.0f} {statistics.median(cpus):20.0f}")
 

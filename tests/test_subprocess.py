@@ -457,14 +457,10 @@ def test_close_loop_with_child_running(make_loop):
         if "waitpid-" in t.name:     # asyncio's and eloop's fallback's
             t.join(10)
     # asyncio's transport warns when it is collected unclosed.
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with pytest.warns(ResourceWarning,
+                      match="unclosed transport <_UnixSubprocessTransport"):
         del proc
         gc.collect()
-    msgs = [str(w.message) for w in caught
-            if issubclass(w.category, ResourceWarning)]
-    assert any("unclosed transport <_UnixSubprocessTransport" in m
-               for m in msgs), msgs
 
 
 needs_watchers_or_eloop = pytest.mark.skipif(
