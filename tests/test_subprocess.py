@@ -548,6 +548,57 @@ def test_child_reaped_elsewhere_reports_255(impl, loop, caplog):
     assert any("255" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("err, for_good", [
+    ("ENOSYS", True), ("EPERM", True), ("EMFILE", False)])
+def test_eloop_falls_back_when_pidfd_open_fails(impl, loop, monkeypatch,
+                                               err, for_good):
+    """eloop-only: pidfd_open() missing (old kernel) or refused (seccomp)
+    switches to the waitpid thread for good; out of fds, for this child
+    only."""
+    if impl.name != "eloop":
+        pytest.skip("eloop's watcher")
+    import errno
+    import eloop._loop
+
+    def refuse(self, pid, callback):
+        raise OSError(getattr(errno, err), os.strerror(getattr(errno, err)))
+
+    monkeypatch.setattr(eloop._loop, "_use_pidfd", True)
+    monkeypatch.setattr(type(loop), "_watch_child", refuse)
+
+    async def main():
+        p = await asyncio.create_subprocess_exec(
+            "sh", "-c", "echo hi; exit 6", stdout=PIPE)
+        return await p.communicate(), p.returncode
+
+    assert run(loop, main()) == ((b"hi\n", None), 6)
+    assert eloop._loop._use_pidfd is not for_good
+
+
+def test_eloop_no_pidfd_env(impl, child_python):
+    """eloop-only: ELOOP_NO_PIDFD=1 forces the waitpid thread."""
+    if impl.name != "eloop":
+        pytest.skip("eloop's switch")
+    r = child_python("""
+        import asyncio, threading
+        import eloop._loop
+        names = []
+
+        async def main():
+            p = await asyncio.create_subprocess_exec("sleep", "30")
+            names.extend(t.name for t in threading.enumerate())
+            p.kill()
+            return await p.wait()
+
+        loop = loop_factory()
+        print(loop.run_until_complete(main()), eloop._loop._use_pidfd,
+              any(n.startswith("waitpid-") for n in names))
+        loop.close()
+    """, env={"ELOOP_NO_PIDFD": "1"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "-9 False True\n"
+
+
 # ---- child watchers (3.11-3.13) ---------------------------------------------
 
 needs_watchers = pytest.mark.skipif(
