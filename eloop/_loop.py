@@ -3,15 +3,18 @@
 Everything per-event is in C (eloop._eloop.Loop).  What remains here runs
 once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
-once at exit), the networking set-up code borrowed from asyncio (see
-"TCP/Unix networking" below) and the methods later issues deliver, which
-raise NotImplementedError.  Two exceptions for now, where Python runs per
+once at exit), the networking and subprocess set-up code borrowed from
+asyncio (see "TCP/Unix networking" and "Subprocesses" below; the child's
+exit is watched in C).  Two exceptions for now, where Python runs per
 event: the pipe transports, asyncio's own (unix_events), whose reads and
 writes run in Python (a C pipe transport over the stream base is planned,
 issue #10); and TLS, asyncio's own SSLProtocol over the C socket transport
 (_SSLProtocol below; a record path in C is planned, issue #11).
 """
 import asyncio
+import contextvars
+import errno
+import functools
 import os
 import threading
 import warnings
@@ -297,6 +300,13 @@ for _name, _fn in {
     "connect_write_pipe": _base.connect_write_pipe,
     "_make_read_pipe_transport": _unix._make_read_pipe_transport,
     "_make_write_pipe_transport": _unix._make_write_pipe_transport,
+    # Subprocesses: asyncio's argument checks and its transport (Popen,
+    # the pipes through connect_*_pipe, the protocol glue); the child's
+    # exit comes from the C watcher (_make_subprocess_transport below).
+    "subprocess_exec": _base.subprocess_exec,
+    "subprocess_shell": _base.subprocess_shell,
+    "_log_subprocess": _base._log_subprocess,
+    "_child_watcher_callback": _unix._child_watcher_callback,
     "_add_reader": _eloop.Loop.add_reader,
     "_remove_reader": _eloop.Loop.remove_reader,
     "_add_writer": _eloop.Loop.add_writer,
@@ -304,36 +314,121 @@ for _name, _fn in {
 }.items():
     setattr(Loop, _name, _fn)
 
-def _not_yet_msg(name):
-    return (f"eloop does not implement loop.{name}() yet "
-            f"(planned: {NOT_IMPLEMENTED[name]}); see the README")
+
+# ---- Subprocesses: set-up glue ------------------------------------------
+#
+# Once per child: asyncio's _UnixSubprocessTransport spawns it with
+# subprocess.Popen and connects its pipes with connect_read_pipe() and
+# connect_write_pipe(); the loop learns of its exit from a pidfd in its own
+# epoll set (src/ext/loop_child.c), so no child watcher, no thread and no
+# SIGCHLD handler is needed.
+#
+# A child watcher a program set on asyncio's policy (3.11-3.13) is used as
+# asyncio uses it -- is_active(), add_child_handler(), RuntimeError when
+# inactive -- when it is one whose behaviour the program can see: asyncio's
+# SafeChildWatcher/FastChildWatcher/MultiLoopChildWatcher (they reap with
+# waitpid(-1) or per SIGCHLD, so a second watcher would lose statuses to
+# them), a subclass, or the program's own.  asyncio's ThreadedChildWatcher
+# and PidfdChildWatcher (exact types) watch only the pids they are handed,
+# so the C watcher stands in for them: same results, without a thread per
+# child.  A watcher created by get_child_watcher() is one of those two.
+
+# Kernels without pidfd_open() (before 5.3, or a seccomp filter refusing
+# it): a thread per child blocks in waitpid(pid), as asyncio's
+# ThreadedChildWatcher does -- no polling, any thread may run the loop, and
+# the process's SIGCHLD disposition stays the program's.  ELOOP_NO_PIDFD=1
+# (or setting this to False) forces that path.
+_use_pidfd = not os.environ.get("ELOOP_NO_PIDFD")
+
+# errnos of pidfd_open() after which a thread waits instead: the call is
+# missing or refused for good (the first three), or fds ran out.
+_PIDFD_FOR_GOOD = (errno.ENOSYS, errno.EPERM, errno.EACCES)
+_PIDFD_NOT_NOW = (errno.EMFILE, errno.ENFILE, errno.ENOMEM)
+
+_PASSIVE_WATCHERS = tuple(
+    getattr(unix_events, name) for name in
+    ("ThreadedChildWatcher", "PidfdChildWatcher")
+    if hasattr(unix_events, name))
 
 
-def _not_yet(name):
-    msg = _not_yet_msg(name)
-
-    async def coro_method(self, *args, **kwargs):
-        raise NotImplementedError(msg)
-
-    def method(self, *args, **kwargs):
-        raise NotImplementedError(msg)
-
-    fn = coro_method if asyncio.iscoroutinefunction(
-        getattr(asyncio.AbstractEventLoop, name)) else method
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = msg
-    return fn
+def _program_child_watcher():
+    """The child watcher the program set on asyncio's policy, if asyncio's
+    loop would use it and the C watcher cannot stand in for it; else None.
+    Never creates one (get_child_watcher() would, and warns on 3.12+)."""
+    policy = getattr(asyncio.events, "_event_loop_policy", None)
+    watcher = getattr(policy, "_watcher", None)
+    if watcher is None or type(watcher) in _PASSIVE_WATCHERS:
+        return None
+    return watcher
 
 
-#: Methods that later issues deliver, and where they are planned.
-NOT_IMPLEMENTED = {
-    "subprocess_exec": "subprocesses",
-    "subprocess_shell": "subprocesses",
-}
+def _wait_child_thread(loop, pid, callback, context):
+    # asyncio's ThreadedChildWatcher._do_waitpid(), for one pid.
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        returncode = 255
+        base_events.logger.warning(
+            "Unknown child process pid %d, will report returncode 255", pid)
+    else:
+        returncode = unix_events.waitstatus_to_exitcode(status)
+    try:
+        loop.call_soon_threadsafe(callback, returncode, context=context)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+        base_events.logger.warning(
+            "Loop %r that handles pid %r is closed", loop, pid)
 
-for _name in NOT_IMPLEMENTED:
-    if hasattr(asyncio.AbstractEventLoop, _name):
-        setattr(Loop, _name, _not_yet(_name))
+
+def _watch_child_exit(loop, pid, callback):
+    """callback(returncode) runs on loop once child pid exits."""
+    global _use_pidfd
+    if _use_pidfd:
+        try:
+            return loop._watch_child(pid, callback)
+        except OSError as exc:
+            if exc.errno in _PIDFD_FOR_GOOD:
+                _use_pidfd = False
+            elif exc.errno not in _PIDFD_NOT_NOW:
+                raise
+    threading.Thread(target=_wait_child_thread, name=f"waitpid-{pid}",
+                     args=(loop, pid, callback, contextvars.copy_context()),
+                     daemon=True).start()
+
+
+async def _make_subprocess_transport(self, protocol, args, shell, stdin,
+                                     stdout, stderr, bufsize, extra=None,
+                                     **kwargs):
+    if _program_child_watcher() is not None:
+        return await _unix._make_subprocess_transport(
+            self, protocol, args, shell, stdin, stdout, stderr, bufsize,
+            extra=extra, **kwargs)
+    waiter = self.create_future()
+    transp = unix_events._UnixSubprocessTransport(
+        self, protocol, args, shell, stdin, stdout, stderr, bufsize,
+        waiter=waiter, extra=extra, **kwargs)
+    try:
+        # One iteration later, as asyncio's watchers report it: the
+        # child's last output, read in the iteration its exit is seen,
+        # reaches the protocol before process_exited().
+        _watch_child_exit(self, transp.get_pid(), functools.partial(
+            self.call_soon, transp._process_exited))
+    except BaseException:
+        transp.close()      # kills the child, which nobody would reap
+        raise
+    try:
+        await waiter
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException:
+        transp.close()
+        await transp._wait()
+        raise
+    return transp
+
+
+Loop._make_subprocess_transport = _make_subprocess_transport
 
 
 del _name, _fn

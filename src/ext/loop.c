@@ -935,6 +935,7 @@ loop_clear_reactor(LoopObject *self)
         Py_DECREF(el_container_of(t, TimerHandleObject, timer));
     }
     loop_io_clear(self);
+    loop_child_clear(self);
     transport_loop_clear(self);
 }
 
@@ -1197,6 +1198,9 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
         }
     }
     int r = loop_io_traverse(self, visit, arg);
+    if (r == 0) {
+        r = loop_child_traverse(self, visit, arg);
+    }
     if (r == 0) {
         r = transport_loop_traverse(self, visit, arg);
     }

@@ -68,6 +68,7 @@ loop_forget_parent(LoopObject *self)
     if (self->core_ready) {
         el_loop_abandon(&self->core);
     }
+    loop_child_forget(self);
     if (self->sig_rfd >= 0) {
         if (self->core_ready) {
             el_io_set(&self->core, &self->sig_io, 0);  /* forgets only */

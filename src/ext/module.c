@@ -88,6 +88,7 @@ module_exec(PyObject *mod)
         || add_loop_methods(st->LoopType, Loop_transport_methods) < 0
         || add_loop_methods(st->LoopType, Loop_sock_methods) < 0
         || add_loop_methods(st->LoopType, Loop_udp_methods) < 0
+        || add_loop_methods(st->LoopType, Loop_child_methods) < 0
         || PyModule_AddType(mod, st->LoopType) < 0) {
         return -1;
     }

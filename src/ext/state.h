@@ -145,6 +145,8 @@ typedef struct {
     PyObject *writer;   /* Handle or NULL; strong */
 } FdWatch;
 
+typedef struct ChildWatch ChildWatch;     /* loop_child.c */
+
 typedef struct LoopObject {
     PyObject_HEAD
     el_loop_t core;
@@ -197,6 +199,8 @@ typedef struct LoopObject {
     int sig_rfd;
     int sig_wfd;
     el_io_t sig_io;
+
+    ChildWatch *children;       /* child exit watches (loop_child.c) */
 
     struct LoopObject *live_next;       /* st->live_loops, borrowed */
     struct LoopObject **live_pprev;     /* NULL when not linked */
@@ -307,6 +311,12 @@ int64_t loop_when_to_ns(double when);
 extern PyMethodDef Loop_transport_methods[];   /* transport_loop.c */
 extern PyMethodDef Loop_sock_methods[];        /* sock.c */
 extern PyMethodDef Loop_udp_methods[];         /* udp.c */
+extern PyMethodDef Loop_child_methods[];       /* loop_child.c */
+
+/* loop_child.c: child exit watches, for traverse, clear and fork. */
+int loop_child_traverse(LoopObject *loop, visitproc visit, void *arg);
+void loop_child_clear(LoopObject *loop);
+void loop_child_forget(LoopObject *loop);
 
 /* udp.c: the datagram transport type. */
 int udp_type_init(PyObject *mod, eloop_state *st);
