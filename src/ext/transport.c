@@ -20,7 +20,7 @@
  * chunk (a bytes object by reference, anything else copied, since a
  * bytearray may change after write() returns) and links the transport on
  * loop->flushq; after the callback phase of the iteration, loop_run_once()
- * calls transport_flush_pending() (transport_loop.c), which sends each
+ * calls loop_flush_pending() (reactor.h), which sends each
  * transport's queue with one sendmsg() of up to IOV_MAX chunks.  A
  * protocol that writes a header, a body and a trailer, or answers ten
  * pipelined requests in one callback, costs one syscall instead of many.
@@ -431,7 +431,7 @@ transport_flush_now(TransportObject *self)
         && el_stream_write_queue_len(&self->stream) > 0
         && !el_stream_is_writing(&self->stream)
         && el_ring_len(&self->loop->flushq) > 0 && running_here(self->loop)
-        && transport_flush_pending(self->loop) < 0) {
+        && loop_flush_pending(self->loop) < 0) {
         return -1;
     }
     return transport_flush_one(self);
@@ -460,12 +460,9 @@ tr_after_queue(TransportObject *self)
                 return 0;       /* the send failed: asyncio returns too */
             }
         }
-        else if (!self->flush_queued) {
-            if (el_ring_push(&loop->flushq, self) < 0) {
-                return transport_flush_one(self);
-            }
-            Py_INCREF(self);
-            self->flush_queued = 1;
+        else if (loop_push_flush(loop, &self->item) < 0) {
+            PyErr_Clear();      /* no room to wait: send now instead */
+            return transport_flush_one(self);
         }
     }
     return tr_maybe_pause(self);
@@ -939,13 +936,13 @@ tr_notify_cb(el_stream_t *s, unsigned events)
 
     if ((events & EL_READABLE) && !self->read_queued
         && self->handle_ctx != NULL) {
-        /* Outside debug mode no Handle: transport_run_read_ready() runs
+        /* Outside debug mode no Handle: tr_run_read_ready() runs
          * it.  Debug mode queues a real one, kept like asyncio's, so that
          * slow-callback warnings name it. */
         int rc = loop->debug
                      ? tr_queue_handle(self, &self->read_handle,
                                        self->st->str_read_ready)
-                     : loop_push_ready_read(loop, (PyObject *)self);
+                     : loop_push_ready_item(loop, &self->item);
         if (rc < 0) {
             return -1;
         }
@@ -1019,8 +1016,8 @@ tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 /* A readable transport queued without a Handle: runs _read_ready() as
  * its reader Handle would (in handle_ctx, see transport_make_handle()),
  * and reports a failure the same way, naming a Handle made for it. */
-int
-transport_run_read_ready(PyObject *obj)
+static int
+tr_run_read_ready(PyObject *obj)
 {
     TransportObject *self = (TransportObject *)obj;
     if (self->handle_ctx == NULL) {     /* the connection is gone */
@@ -1798,9 +1795,22 @@ PyType_Spec TransportDict_spec = {
 
 /* ---- the stream --------------------------------------------------------- */
 
+static int
+tr_flush_item(PyObject *obj)
+{
+    return transport_flush_one((TransportObject *)obj);
+}
+
+static const eloop_item_ops tr_item_ops = {
+    .offset = offsetof(TransportObject, item),
+    .run = tr_run_read_ready,
+    .flush = tr_flush_item,
+};
+
 void
 transport_init_stream(TransportObject *self, LoopObject *loop)
 {
+    eloop_item_init(&self->item, &tr_item_ops);
     el_stream_init(&self->stream, &loop->core, -1);
     self->stream.write_cb = tr_write_done;
     self->stream.written_cb = tr_written_cb;

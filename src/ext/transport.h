@@ -28,6 +28,10 @@ typedef struct {
                                    checks); the dict asyncio's `extra` is,
                                    or NULL while extra_lazy */
     el_stream_t stream;         /* linked into loop->core while watched */
+    eloop_item item;            /* on the ready ring while readable (outside
+                                   debug mode), on loop->flushq while
+                                   writes wait for the end of the
+                                   iteration (reactor.h) */
     eloop_state *st;            /* borrowed: our type keeps the module */
     LoopObject *loop;           /* strong; NULL only after tp_clear */
     PyObject *sock;             /* socket.socket, kept until tp_clear: the
@@ -36,7 +40,7 @@ typedef struct {
     PyObject *server;           /* asyncio.Server or NULL */
     PyObject *read_handle;      /* Handle of _read_ready(), made in debug
                                    mode only (else the ready ring holds the
-                                   transport itself, READY_TAG_READ); NULL
+                                   transport's item); NULL
                                    once lost */
     PyObject *write_handle;     /* Handle of _write_ready(), likewise, kept
                                    while a write is under way */
@@ -82,7 +86,6 @@ typedef struct {
     char has_view;              /* view holds a buffer */
     char read_queued;           /* read_handle is on the ready ring */
     char write_queued;          /* write_handle is on the ready ring */
-    char flush_queued;          /* on loop->flushq */
 } TransportObject;
 
 extern PyType_Spec Transport_spec;
