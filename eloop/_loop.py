@@ -5,9 +5,7 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking set-up code borrowed from asyncio (see
 "TCP/Unix networking" below) and the methods later issues deliver, which
-raise NotImplementedError.  The pipe transports are the exception for now:
-asyncio's own (unix_events), whose reads and writes run in Python; a C
-pipe transport over the stream base is planned (issue #10).
+raise NotImplementedError.
 """
 import asyncio
 import functools
@@ -245,13 +243,15 @@ for _name, _fn in {
     # UDP: asyncio's argument checks, resolution, socket options, bind and
     # connect; it calls the C _make_datagram_transport() (src/ext/udp.c).
     "create_datagram_endpoint": _base.create_datagram_endpoint,
-    # Pipes: asyncio's own pipe transports (unix_events), which reach the
-    # loop only through call_soon() and the private reader/writer calls
-    # aliased below; their fds are not in _transports, as in asyncio.
+    # Pipes: asyncio's connect_read_pipe()/connect_write_pipe() (the
+    # protocol, the waiter, the debug log) over the C pipe transports of
+    # src/ext/pipe.c (_make_read_pipe_transport and
+    # _make_write_pipe_transport are the C Loop's own).  Their fds are not
+    # in _transports, as in asyncio.
     "connect_read_pipe": _base.connect_read_pipe,
     "connect_write_pipe": _base.connect_write_pipe,
-    "_make_read_pipe_transport": _unix._make_read_pipe_transport,
-    "_make_write_pipe_transport": _unix._make_write_pipe_transport,
+    # asyncio's private watcher calls, for code written against asyncio's
+    # selector loop (its own pipe transports among it).
     "_add_reader": _eloop.Loop.add_reader,
     "_remove_reader": _eloop.Loop.remove_reader,
     "_add_writer": _eloop.Loop.add_writer,

@@ -49,6 +49,8 @@ typedef struct {
                                                asyncio's DatagramTransport */
     PyTypeObject *TransportDictType;    /* its twin with an instance
                                            __dict__ (transport.c) */
+    PyTypeObject *ReadPipeType;         /* pipe.c, subclasses of asyncio's */
+    PyTypeObject *WritePipeType;        /* ReadTransport, WriteTransport */
     Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
                                            fd, or -1 (transport_loop.c) */
 
@@ -324,6 +326,10 @@ int64_t loop_when_to_ns(double when);
 extern PyMethodDef Loop_transport_methods[];   /* transport_loop.c */
 extern PyMethodDef Loop_sock_methods[];        /* sock.c */
 extern PyMethodDef Loop_udp_methods[];         /* udp.c */
+extern PyMethodDef Loop_pipe_methods[];        /* pipe.c */
+
+/* pipe.c: the pipe transport types. */
+int pipe_type_init(PyObject *mod, eloop_state *st);
 
 /* udp.c: the datagram transport type. */
 int udp_type_init(PyObject *mod, eloop_state *st);

@@ -105,14 +105,6 @@ transport_debug_log(LoopObject *loop, PyObject *self, const char *fmt,
     return discard(r);
 }
 
-static inline int
-tr_debug_log(TransportObject *self, const char *fmt, const char *message,
-             PyObject *exc)
-{
-    return transport_debug_log(self->loop, (PyObject *)self, fmt, message,
-                               exc);
-}
-
 /* loop.call_exception_handler({'message', 'exception', 'transport',
  * 'protocol'}), the context every transport error in asyncio carries.
  * Shared with udp.c (transport.h). */
@@ -129,13 +121,6 @@ transport_report(LoopObject *loop, PyObject *self, PyObject *protocol,
     int rc = loop_call_exception_handler(loop, ctx);
     Py_DECREF(ctx);
     return rc;
-}
-
-static inline int
-tr_report(TransportObject *self, const char *message, PyObject *exc)
-{
-    return transport_report(self->loop, (PyObject *)self, self->protocol,
-                            message, exc);
 }
 
 /* The loop runs here and now, so work can wait for the end of the
@@ -195,7 +180,7 @@ transport_unregister(TransportObject *self)
 
 /* asyncio's _call_connection_lost(): connection_lost(exc) exactly once,
  * then release the socket, the server and the loop's references. */
-static int
+int
 tr_call_connection_lost(TransportObject *self, PyObject *exc)
 {
     if (self->lost) {
@@ -303,7 +288,7 @@ tr_fatal_error(TransportObject *self, PyObject *exc, const char *message)
  * KeyboardInterrupt stay set and escape (-1), as asyncio re-raises them;
  * any other error is fatal to the transport (0 once handled, -1 if
  * handling it failed). */
-static int
+int
 tr_callback_failed(TransportObject *self, const char *message)
 {
     PyObject *exc = el_fetch_exc();
@@ -368,7 +353,7 @@ tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
                                    self->protocol, meth, msg);
 }
 
-static int
+int
 tr_maybe_pause(TransportObject *self)
 {
     if (tr_buffer_size(self) <= self->high_water || self->protocol_paused) {
@@ -379,7 +364,7 @@ tr_maybe_pause(TransportObject *self)
                             "protocol.pause_writing() failed");
 }
 
-static int
+int
 tr_maybe_resume(TransportObject *self)
 {
     if (!self->protocol_paused || tr_buffer_size(self) > self->low_water) {
@@ -437,7 +422,7 @@ transport_flush_now(TransportObject *self)
     return transport_flush_one(self);
 }
 
-static void
+void
 tr_write_done(el_stream_t *s, void *token, int status)
 {
     (void)s;
@@ -703,7 +688,7 @@ tr_shutdown_cb(el_stream_t *s, int status)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int
+int
 tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -794,6 +779,54 @@ bytes_forget_hash(PyObject *b)
 #endif
 }
 
+/* protocol.data_received() with nread bytes read into buf (lent by
+ * tr_alloc_cb, the spare or not).  -1 with the exception set, and
+ * *called telling whether it is data_received()'s (else making the bytes
+ * failed).  Shared by every stream transport (transport.h). */
+int
+transport_data_received(TransportObject *self, PyObject *protocol,
+                        const el_buf_t *buf, ssize_t nread, int *called)
+{
+    /* A read that filled the spare (a bulk flow) hands the spare itself
+     * to data_received(), saving a 256 KiB copy.  If the protocol kept no
+     * reference to it (it copied the data out, as a parser accumulating
+     * into a bytearray does), nothing can see it any more, and it is the
+     * spare again for the next read: a bulk flow then reads into the
+     * same, already mapped pages instead of faulting in a fresh 256 KiB
+     * per read.  Shrinking the spare for shorter reads would cost more
+     * than their copy: glibc serves 256 KiB with mmap(), so every shrink
+     * and free would be a syscall and fresh pages. */
+    LoopObject *loop = self->loop;
+    PyObject *spare = loop->read_spare;
+    PyObject *data;
+    int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
+               && nread == PyBytes_GET_SIZE(spare);
+    *called = 0;
+    if (lent) {
+        data = spare;
+        loop->read_spare = NULL;
+    }
+    else {
+        data = PyBytes_FromStringAndSize(buf->base, nread);
+    }
+    if (data == NULL) {
+        return -1;
+    }
+    *called = 1;
+    PyObject *r = PyObject_CallMethodOneArg(protocol,
+                                            self->st->str_data_received,
+                                            data);
+    if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
+        && !loop->closed) {
+        bytes_forget_hash(data);
+        loop->read_spare = data;        /* our reference */
+    }
+    else {
+        Py_DECREF(data);
+    }
+    return discard(r);
+}
+
 /* asyncio's _read_ready__on_eof() */
 static int
 tr_on_eof(TransportObject *self)
@@ -867,47 +900,15 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
     }
     else {
-        /* A read that filled the spare (a bulk flow) hands the spare
-         * itself to data_received(), saving a 256 KiB copy.  If the
-         * protocol kept no reference to it (it copied the data out, as a
-         * parser accumulating into a bytearray does), nothing can see it
-         * any more, and it is the spare again for the next read: a bulk
-         * flow then reads into the same, already mapped pages instead of
-         * faulting in a fresh 256 KiB per read.  Shrinking the spare for
-         * shorter reads would cost more than their copy: glibc serves 256
-         * KiB with mmap(), so every shrink and free would be a syscall and
-         * fresh pages. */
-        LoopObject *loop = self->loop;
-        PyObject *spare = loop->read_spare;
-        PyObject *data;
-        int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
-                   && nread == PyBytes_GET_SIZE(spare);
-        if (lent) {
-            data = spare;
-            loop->read_spare = NULL;
+        int called;
+        if (transport_data_received(self, protocol, buf, nread, &called)
+            < 0) {
+            return tr_callback_failed(
+                self, called ? "Fatal error: protocol.data_received() call "
+                               "failed."
+                             : "Fatal read error on socket transport");
         }
-        else {
-            data = PyBytes_FromStringAndSize(buf->base, nread);
-        }
-        if (data == NULL) {
-            return tr_callback_failed(self,
-                                      "Fatal read error on socket transport");
-        }
-        r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
-                                      data);
-        if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
-            && !loop->closed) {
-            bytes_forget_hash(data);
-            loop->read_spare = data;        /* our reference */
-        }
-        else {
-            Py_DECREF(data);
-        }
-        if (r == NULL) {
-            return tr_callback_failed(self, "Fatal error: "
-                                            "protocol.data_received() call "
-                                            "failed.");
-        }
+        return 0;
     }
     Py_DECREF(r);
     return 0;
@@ -969,7 +970,8 @@ tr_add_reader(TransportObject *self)
     if (loop_check_closed(self->loop) < 0) {
         return -1;
     }
-    int err = el_stream_read_start(&self->stream, tr_alloc_cb, tr_read_cb);
+    int err = el_stream_read_start(&self->stream, self->on_alloc,
+                                   self->on_read);
     if (err == -EBADF && el_io_stale(&self->stream.io)) {
         /* The socket was closed behind our back: asyncio's reader, if it
          * ever ran, would get EBADF from recv() on the closed socket. */
@@ -1000,7 +1002,7 @@ tr_release_handle(TransportObject *self, PyObject **handle, char queued)
     }
 }
 
-static PyObject *
+PyObject *
 tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->read_queued = 0;
@@ -1052,7 +1054,7 @@ tr_run_read_ready(PyObject *obj)
     return rc;
 }
 
-static PyObject *
+PyObject *
 tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->write_queued = 0;
@@ -1068,7 +1070,7 @@ tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 /* Scheduled by the constructor: reading starts after connection_made(). */
-static PyObject *
+PyObject *
 tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->loop != NULL && tr_add_reader(self) < 0) {
@@ -1077,7 +1079,7 @@ tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
 {
     if (tr_call_connection_lost(self, exc) < 0) {
@@ -1210,26 +1212,26 @@ tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_can_write_eof(TransportObject *Py_UNUSED(self),
                  PyObject *Py_UNUSED(ignored))
 {
     Py_RETURN_TRUE;
 }
 
-static PyObject *
+PyObject *
 tr_is_closing(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(self->closing);
 }
 
-static PyObject *
+PyObject *
 tr_is_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(!self->closing && !self->paused);
 }
 
-static PyObject *
+PyObject *
 tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing || self->paused) {
@@ -1243,7 +1245,7 @@ tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_resume_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing || !self->paused) {
@@ -1270,13 +1272,13 @@ transport_set_protocol(TransportObject *self, PyObject *protocol)
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_get_protocol(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_NewRef(self->protocol ? self->protocol : Py_None);
 }
 
-static PyObject *
+PyObject *
 tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"name", "default", NULL};
@@ -1306,13 +1308,13 @@ tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
     return Py_NewRef(v ? v : dflt);
 }
 
-static PyObject *
+PyObject *
 tr_get_write_buffer_size(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromSsize_t(tr_buffer_size(self));
 }
 
-static PyObject *
+PyObject *
 tr_get_write_buffer_limits(TransportObject *self,
                            PyObject *Py_UNUSED(ignored))
 {
@@ -1407,7 +1409,7 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
                                   &self->high_water, &self->low_water);
 }
 
-static PyObject *
+PyObject *
 tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
                            PyObject *kwds)
 {
@@ -1457,7 +1459,7 @@ Transport_repr(TransportObject *self)
     return r;
 }
 
-static int
+int
 Transport_traverse(TransportObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
@@ -1479,7 +1481,7 @@ Transport_traverse(TransportObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-static int
+int
 Transport_clear(TransportObject *self)
 {
     /* Out of the reactor first: the watcher lives in the loop's core,
@@ -1546,7 +1548,7 @@ transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
     el_restore_exc(exc);
 }
 
-static void
+void
 Transport_finalize(TransportObject *self)
 {
     if (self->sock == NULL || self->sock_closed) {
@@ -1556,7 +1558,7 @@ Transport_finalize(TransportObject *self)
                             tr_finalize_detach);
 }
 
-static void
+void
 Transport_dealloc(TransportObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
@@ -1586,8 +1588,8 @@ transport_get_obj(PyObject *self, void *offset)
     return Py_NewRef(v ? v : Py_None);
 }
 
-static PyObject *
-get_loop(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_loop(TransportObject *self, void *Py_UNUSED(c))
 {
     /* asyncio sets _loop = None in _call_connection_lost(). */
     PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
@@ -1600,8 +1602,8 @@ transport_get_flag(PyObject *self, void *offset)
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
 }
 
-static PyObject *
-get_sock(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_sock(TransportObject *self, void *Py_UNUSED(c))
 {
     PyObject *v = self->sock_closed ? NULL : self->sock;
     return Py_NewRef(v ? v : Py_None);
@@ -1609,14 +1611,14 @@ get_sock(TransportObject *self, void *Py_UNUSED(c))
 
 /* BaseTransport's `_extra` slot, shadowed so that a lazy dict is built
  * when it is looked at (see transport_extra). */
-static PyObject *
-get_extra(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_extra(TransportObject *self, void *Py_UNUSED(c))
 {
     return Py_XNewRef(transport_extra(self));
 }
 
-static int
-set_extra_attr(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
+int
+tr_set_attr_extra(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
 {
     self->extra_lazy = 0;
     Py_XSETREF(self->extra, Py_XNewRef(value));
@@ -1629,8 +1631,8 @@ get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
     return PyLong_FromLong(self->sock_fd);
 }
 
-static PyObject *
-get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_conn_lost(TransportObject *self, void *Py_UNUSED(c))
 {
     return PyLong_FromSsize_t(self->conn_lost);
 }
@@ -1689,16 +1691,16 @@ Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
 
 static PyGetSetDef Transport_getset[] = {
     {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
-    {"_sock", (getter)get_sock, NULL, NULL, NULL},
-    {"_extra", (getter)get_extra, (setter)set_extra_attr, NULL, NULL},
+    {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
+    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL, NULL},
     OBJ_GETTER("_protocol", protocol),
     OBJ_GETTER("_server", server),
     OBJ_GETTER("_high_water", high_obj),
     OBJ_GETTER("_low_water", low_obj),
     OBJ_GETTER("_empty_waiter", empty_waiter),
-    {"_loop", (getter)get_loop, NULL, NULL, NULL},
+    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},
     {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
-    {"_conn_lost", (getter)get_conn_lost, NULL, NULL, NULL},
+    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
     FLAG_GETTER("_closing", closing),
     FLAG_GETTER("_eof", eof),
     FLAG_GETTER("_paused", paused),
@@ -1811,6 +1813,8 @@ void
 transport_init_stream(TransportObject *self, LoopObject *loop)
 {
     eloop_item_init(&self->item, &tr_item_ops);
+    self->on_alloc = tr_alloc_cb;
+    self->on_read = tr_read_cb;
     el_stream_init(&self->stream, &loop->core, -1);
     self->stream.write_cb = tr_write_done;
     self->stream.written_cb = tr_written_cb;

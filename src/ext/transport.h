@@ -1,9 +1,13 @@
 /*
- * transport.h -- private to transport.c (the socket transport object,
- * asyncio's _SelectorSocketTransport) and transport_loop.c (the loop's
- * side: construction, the fd registry check, the coalesced flush, type
- * creation): the object layout and what the two files share; udp.c uses
- * the few generic helpers marked below.
+ * transport.h -- the stream transport base.  One object layout
+ * (TransportObject) and one machinery (transport.c: the write queue, flow
+ * control, the close/abort/connection_lost state machine, reading into the
+ * loop's spare buffer, error reporting) for every byte-stream transport:
+ * the socket transport (transport.c's own methods, asyncio's
+ * _SelectorSocketTransport, built by transport_loop.c) and the pipe
+ * transports (pipe.c, asyncio's _UnixReadPipeTransport and
+ * _UnixWritePipeTransport), which add only what differs.  udp.c uses the
+ * few generic helpers marked below.
  */
 #ifndef ELOOP_TRANSPORT_H
 #define ELOOP_TRANSPORT_H
@@ -28,6 +32,10 @@ typedef struct {
                                    checks); the dict asyncio's `extra` is,
                                    or NULL while extra_lazy */
     el_stream_t stream;         /* linked into loop->core while watched */
+    /* What a read does: the socket transport's tr_alloc_cb/tr_read_cb,
+     * or a pipe's (transport_init_stream sets the socket's). */
+    el_stream_alloc_cb on_alloc;
+    el_stream_read_cb on_read;
     eloop_item item;            /* on the ready ring while readable (outside
                                    debug mode), on loop->flushq while
                                    writes wait for the end of the
@@ -116,6 +124,58 @@ int transport_unregister(TransportObject *self);
 int transport_flush_now(TransportObject *self);
 int transport_flush_one(TransportObject *self);
 
+/* ---- the base, shared by the socket and pipe transports ---------------- */
+
+static inline int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc);
+static inline int
+tr_report(TransportObject *self, const char *message, PyObject *exc);
+
+/* connection_lost(exc) exactly once, then release the fd's object (its
+ * close()), the server and the loop's references. */
+int tr_call_connection_lost(TransportObject *self, PyObject *exc);
+/* With a protocol callback's exception set: SystemExit/KeyboardInterrupt
+ * escape (-1); anything else is fatal to the transport. */
+int tr_callback_failed(TransportObject *self, const char *message);
+/* asyncio's _maybe_pause_protocol() / _maybe_resume_protocol(). */
+int tr_maybe_pause(TransportObject *self);
+int tr_maybe_resume(TransportObject *self);
+/* Reads go into the loop's spare bytes (or a BufferedProtocol's buffer). */
+int tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf);
+int transport_data_received(TransportObject *self, PyObject *protocol,
+                            const el_buf_t *buf, ssize_t nread,
+                            int *called);
+/* The stream's write_cb: drops the chunk's bytes. */
+void tr_write_done(el_stream_t *s, void *token, int status);
+/* Methods and slots the pipe types share (see their tables). */
+PyObject *tr_read_ready(TransportObject *self, PyObject *ignored);
+PyObject *tr_write_ready(TransportObject *self, PyObject *ignored);
+PyObject *tr_start_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_call_connection_lost_meth(TransportObject *self, PyObject *exc);
+PyObject *tr_can_write_eof(TransportObject *self, PyObject *ignored);
+PyObject *tr_is_closing(TransportObject *self, PyObject *ignored);
+PyObject *tr_is_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_pause_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_resume_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_protocol(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_extra_info(TransportObject *self, PyObject *args,
+                            PyObject *kwds);
+PyObject *tr_get_write_buffer_size(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_write_buffer_limits(TransportObject *self,
+                                     PyObject *ignored);
+PyObject *tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
+                                     PyObject *kwds);
+int Transport_traverse(TransportObject *self, visitproc visit, void *arg);
+int Transport_clear(TransportObject *self);
+void Transport_finalize(TransportObject *self);
+void Transport_dealloc(TransportObject *self);
+PyObject *tr_attr_loop(TransportObject *self, void *c);
+PyObject *tr_attr_sock(TransportObject *self, void *c);
+PyObject *tr_attr_extra(TransportObject *self, void *c);
+int tr_set_attr_extra(TransportObject *self, PyObject *value, void *c);
+PyObject *tr_attr_conn_lost(TransportObject *self, void *c);
+
 /* Shared with udp.c (the datagram transport), which has the same
  * asyncio base (_SelectorTransport, _FlowControlMixin) but no stream:
  * the generic parts of those bases, written once here. */
@@ -169,5 +229,20 @@ call_method1(PyObject *obj, const char *name, PyObject *arg)
 #else
 #define SERVER_ATTACH_ARG(t) NULL
 #endif
+
+static inline int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc)
+{
+    return transport_debug_log(self->loop, (PyObject *)self, fmt, message,
+                               exc);
+}
+
+static inline int
+tr_report(TransportObject *self, const char *message, PyObject *exc)
+{
+    return transport_report(self->loop, (PyObject *)self, self->protocol,
+                            message, exc);
+}
 
 #endif /* ELOOP_TRANSPORT_H */
