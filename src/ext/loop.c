@@ -956,6 +956,7 @@ loop_clear_reactor(LoopObject *self)
     }
     el_ring_free(&self->flushq);
     Py_CLEAR(self->read_spare);
+    Py_CLEAR(self->read_fresh);
 }
 
 static PyObject *

@@ -195,6 +195,9 @@ typedef struct LoopObject {
                                    recv() into: a full read is handed to
                                    data_received() as is (no copy), a
                                    partial one is copied out of it */
+    PyObject *read_fresh;       /* bytes of the exact size a pipe's next
+                                   read will give (FIONREAD), lent for that
+                                   one read only (pipe.c) */
 
     /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
      * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */
@@ -281,6 +284,31 @@ discard(PyObject *r)
 }
 
 int loop_push_ready(LoopObject *loop, HandleObject *h);
+/* Whether a reader that just got data may read again in the same
+ * callback without asyncio being able to tell: nothing else is ready to
+ * run in this iteration (no callback asyncio would run between the two
+ * reads, whether queued before or by the protocol: a future's done
+ * callbacks, call_soon(), call_soon_threadsafe()), the loop is not
+ * stopping, no coalesced stream write waits, nothing is patched, and no
+ * timer is due.  Asyncio would poll next and queue this reader first
+ * among what the poll finds (the kernel's order is not specified).  What
+ * is saved is an epoll_wait() per read (udp.c, pipe.c). */
+static inline int
+loop_only_reader(LoopObject *loop)
+{
+    if (el_ring_len(&loop->ready) != 0 || el_ring_len(&loop->flushq) != 0
+        || loop->stopping || loop->debug || loop->custom_run_once
+        || loop->custom_time || !loop->running
+        || loop->thread_id != PyThread_get_thread_ident()) {
+        return 0;
+    }
+    /* A due timer would run after the next read in asyncio, but before
+     * the one after it (it joins the ready queue behind the reader): stop
+     * at the first read it could come before. */
+    el_timer_t *t = el_heap_min(&loop->core.timers);
+    return t == NULL || t->when > el_now_ns();
+}
+
 /* The ready-item and flush interfaces of reactor.h: each push takes one
  * reference to the item's owner; -1 with MemoryError.  Inline: each runs
  * once per read or per write burst of every transport. */

@@ -58,6 +58,10 @@
 #include <math.h>
 #include <string.h>
 
+/* Reads a pipe makes per readiness at most (see tr_read_ready); libuv
+ * makes up to 32 per event, unconditionally. */
+#define TR_READ_BATCH 16
+
 /* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
 #define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
@@ -783,9 +787,9 @@ bytes_forget_hash(PyObject *b)
  * tr_alloc_cb, the spare or not).  -1 with the exception set, and
  * *called telling whether it is data_received()'s (else making the bytes
  * failed).  Shared by every stream transport (transport.h). */
-int
-transport_data_received(TransportObject *self, PyObject *protocol,
-                        const el_buf_t *buf, ssize_t nread, int *called)
+static inline int
+tr_data_received(TransportObject *self, PyObject *protocol,
+                 const el_buf_t *buf, ssize_t nread, int *called)
 {
     /* A read that filled the spare (a bulk flow) hands the spare itself
      * to data_received(), saving a 256 KiB copy.  If the protocol kept no
@@ -802,7 +806,17 @@ transport_data_received(TransportObject *self, PyObject *protocol,
     int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
                && nread == PyBytes_GET_SIZE(spare);
     *called = 0;
-    if (lent) {
+    if (loop->read_fresh != NULL) {
+        /* Read into bytes made for it (pipe.c): handed over as is, cut
+         * to size in the rare case the pipe gave less than it said. */
+        data = loop->read_fresh;
+        loop->read_fresh = NULL;
+        if (nread < PyBytes_GET_SIZE(data)
+            && _PyBytes_Resize(&data, nread) < 0) {
+            return -1;
+        }
+    }
+    else if (lent) {
         data = spare;
         loop->read_spare = NULL;
     }
@@ -825,6 +839,13 @@ transport_data_received(TransportObject *self, PyObject *protocol,
         Py_DECREF(data);
     }
     return discard(r);
+}
+
+int
+transport_data_received(TransportObject *self, PyObject *protocol,
+                        const el_buf_t *buf, ssize_t nread, int *called)
+{
+    return tr_data_received(self, protocol, buf, nread, called);
 }
 
 /* asyncio's _read_ready__on_eof() */
@@ -901,8 +922,7 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
     }
     else {
         int called;
-        if (transport_data_received(self, protocol, buf, nread, &called)
-            < 0) {
+        if (tr_data_received(self, protocol, buf, nread, &called) < 0) {
             return tr_callback_failed(
                 self, called ? "Fatal error: protocol.data_received() call "
                                "failed."
@@ -1002,14 +1022,40 @@ tr_release_handle(TransportObject *self, PyObject **handle, char queued)
     }
 }
 
-PyObject *
-tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+/* A pipe that got data reads on at once while asyncio could not tell
+ * (loop_only_reader): a bulk flow then costs no poll per read.  Out of
+ * line: sockets never come here. */
+static int
+tr_read_on(TransportObject *self, int rc)
+{
+    for (int n = 1; rc == 0 && self->read_again && n < TR_READ_BATCH
+                    && !self->conn_lost && loop_only_reader(self->loop);
+         n++) {
+        self->read_again = 0;
+        rc = el_stream_read_now(&self->stream);
+    }
+    self->read_again = 0;
+    return rc;
+}
+
+/* _read_ready(): inline in tr_run_read_ready(), every read's path. */
+static inline int
+tr_do_read_ready(TransportObject *self)
 {
     self->read_queued = 0;
     int rc = self->conn_lost
                  ? 0 : el_stream_process(&self->stream, EL_READABLE);
+    if (self->read_again) {
+        rc = tr_read_on(self, rc);
+    }
     tr_release_handle(self, &self->read_handle, self->read_queued);
-    if (rc < 0) {
+    return rc;
+}
+
+PyObject *
+tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (tr_do_read_ready(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1027,15 +1073,14 @@ tr_run_read_ready(PyObject *obj)
         return 0;
     }
     PyObject *ctx = Py_NewRef(self->handle_ctx);
-    PyObject *r = NULL;
+    int rc = -1;
     if (PyContext_Enter(ctx) == 0) {
-        r = tr_read_ready(self, NULL);
+        rc = tr_do_read_ready(self);
         if (PyContext_Exit(ctx) < 0) {
-            Py_CLEAR(r);
+            rc = -1;
         }
     }
-    if (r != NULL) {
-        Py_DECREF(r);
+    if (rc == 0) {
         Py_DECREF(ctx);
         return 0;
     }
@@ -1049,7 +1094,7 @@ tr_run_read_ready(PyObject *obj)
         return -1;
     }
     el_restore_exc(exc);
-    int rc = handle_report(h, h->callback, h->args);
+    rc = handle_report(h, h->callback, h->args);
     Py_DECREF(h);
     return rc;
 }

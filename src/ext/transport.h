@@ -94,6 +94,9 @@ typedef struct {
     char has_view;              /* view holds a buffer */
     char read_queued;           /* read_handle is on the ready ring */
     char write_queued;          /* write_handle is on the ready ring */
+    char read_again;            /* the last read gave data and this kind
+                                   reads on while the loop has nothing
+                                   else to do (pipes; see tr_read_ready) */
 } TransportObject;
 
 extern PyType_Spec Transport_spec;
