@@ -957,6 +957,7 @@ loop_clear_reactor(LoopObject *self)
     el_ring_free(&self->flushq);
     Py_CLEAR(self->read_spare);
     Py_CLEAR(self->read_fresh);
+    Py_CLEAR(self->owned);
 }
 
 static PyObject *
@@ -1220,6 +1221,7 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
     for (size_t i = 0; i < el_ring_len(&self->flushq); i++) {
         Py_VISIT(eloop_item_owner(el_ring_at(&self->flushq, i)));
     }
+    Py_VISIT(self->owned);
     int r = loop_io_traverse(self, visit, arg);
     if (r) {
         return r;

@@ -37,6 +37,50 @@
 
 /* ---- shared by both directions ----------------------------------------- */
 
+/* While open, a pipe transport is in loop->owned (see state.h). */
+static int
+pipe_own(TransportObject *self)
+{
+    LoopObject *loop = self->loop;
+    if (loop->owned == NULL && (loop->owned = PySet_New(NULL)) == NULL) {
+        return -1;
+    }
+    return PySet_Add(loop->owned, (PyObject *)self);
+}
+
+static void
+pipe_disown(TransportObject *self)
+{
+    LoopObject *loop = self->loop;
+    if (loop != NULL && loop->owned != NULL) {
+        PyObject *exc = el_fetch_exc();
+        if (PySet_Discard(loop->owned, (PyObject *)self) < 0) {
+            PyErr_WriteUnraisable((PyObject *)self);
+        }
+        el_restore_exc(exc);
+    }
+}
+
+/* asyncio's _call_connection_lost(): the base's, then the loop lets go. */
+static int
+pipe_connection_lost(TransportObject *self, PyObject *exc)
+{
+    Py_INCREF(self);
+    int rc = tr_call_connection_lost(self, exc);
+    pipe_disown(self);
+    Py_DECREF(self);
+    return rc;
+}
+
+static PyObject *
+pipe_connection_lost_meth(TransportObject *self, PyObject *exc)
+{
+    if (pipe_connection_lost(self, exc == Py_None ? NULL : exc) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* logger.info("%r was closed by peer", self) in debug mode. */
 static int
 pipe_log_closed_by_peer(TransportObject *self)
@@ -300,7 +344,7 @@ wp_written_cb(el_stream_t *s, int status)
     }
     if (self->closing) {
         el_stream_read_stop(s);
-        return tr_call_connection_lost(self, NULL);
+        return pipe_connection_lost(self, NULL);
     }
     return 0;
 }
@@ -500,9 +544,12 @@ pipe_new(LoopObject *loop, PyTypeObject *type, PyObject *pipe,
     }
     self->protocol = Py_NewRef(protocol);
     self->handle_ctx = PyContext_CopyCurrent();
-    if (self->handle_ctx == NULL
-        || transport_schedule_start(loop, (PyObject *)self, protocol,
-                                    waiter) < 0) {
+    if (self->handle_ctx == NULL || pipe_own(self) < 0) {
+        goto fail;
+    }
+    if (transport_schedule_start(loop, (PyObject *)self, protocol, waiter)
+        < 0) {
+        pipe_disown(self);
         goto fail;
     }
     return (PyObject *)self;
@@ -606,7 +653,7 @@ static PyMemberDef Pipe_members[] = {
     NOARGS("get_protocol", tr_get_protocol),                                \
     KWARGS("get_extra_info", tr_get_extra_info),                            \
     NOARGS("_read_ready", tr_read_ready),                                   \
-    ONEARG("_call_connection_lost", tr_call_connection_lost_meth),          \
+    ONEARG("_call_connection_lost", pipe_connection_lost_meth),             \
     KWARGS("_fatal_error", pipe_fatal_error_meth)
 
 static PyMethodDef ReadPipe_methods[] = {
@@ -674,9 +721,11 @@ static PyType_Spec WritePipe_spec = {
     .slots = WritePipe_slots,
 };
 
-/* Subclasses of asyncio.ReadTransport and asyncio.WriteTransport, whose
- * layout is BaseTransport's one `_extra` slot, as for the socket
- * transport (transport_type_init checks the same). */
+/* Subclasses of asyncio.ReadTransport and asyncio.Transport (asyncio's
+ * write pipe is a _FlowControlMixin, itself a Transport, so it is a
+ * ReadTransport too, with Transport's reading methods), whose layout is
+ * BaseTransport's one `_extra` slot, as for the socket transport
+ * (transport_type_init checks the same). */
 static PyTypeObject *
 pipe_type(PyObject *mod, PyObject *tmod, const char *base_name,
           PyType_Spec *spec)
@@ -719,7 +768,7 @@ pipe_type_init(PyObject *mod, eloop_state *st)
     }
     st->ReadPipeType = pipe_type(mod, tmod, "ReadTransport", &ReadPipe_spec);
     st->WritePipeType = st->ReadPipeType
-        ? pipe_type(mod, tmod, "WriteTransport", &WritePipe_spec) : NULL;
+        ? pipe_type(mod, tmod, "Transport", &WritePipe_spec) : NULL;
     Py_DECREF(tmod);
     if (st->WritePipeType == NULL) {
         return -1;

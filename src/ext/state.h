@@ -186,6 +186,14 @@ typedef struct LoopObject {
     PyObject *transports;       /* dict fd -> transport or server socket
                                    owner: the loop's strong reference while
                                    the fd is in use (asyncio's _transports) */
+    PyObject *owned;            /* set or NULL: objects the reactor links
+                                   that nothing else need keep (pipe
+                                   transports while open, which asyncio's
+                                   selector keeps through its handles):
+                                   the loop's strong reference, as
+                                   `transports` is for sockets; dropped at
+                                   close(), as asyncio's selector drops
+                                   its handles */
     /* Write coalescing (transport.c): eloop_items (reactor.h) of
      * transports that queued data during this iteration and have not sent
      * it yet; one strong reference each.  Flushed after the callback phase

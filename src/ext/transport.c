@@ -1029,7 +1029,7 @@ static int
 tr_read_on(TransportObject *self, int rc)
 {
     for (int n = 1; rc == 0 && self->read_again && n < TR_READ_BATCH
-                    && !self->conn_lost && loop_only_reader(self->loop);
+                    && !self->lost && loop_only_reader(self->loop);
          n++) {
         self->read_again = 0;
         rc = el_stream_read_now(&self->stream);
@@ -1043,7 +1043,10 @@ static inline int
 tr_do_read_ready(TransportObject *self)
 {
     self->read_queued = 0;
-    int rc = self->conn_lost
+    /* Not conn_lost: a write pipe counts writes it dropped while closing
+     * there, and still writes out its buffer (after a socket's close or
+     * abort the stream has nothing left to do either way). */
+    int rc = self->lost
                  ? 0 : el_stream_process(&self->stream, EL_READABLE);
     if (self->read_again) {
         rc = tr_read_on(self, rc);
@@ -1103,7 +1106,7 @@ PyObject *
 tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->write_queued = 0;
-    int rc = self->conn_lost
+    int rc = self->lost
                  ? 0 : el_stream_process(&self->stream, EL_WRITABLE);
     if (!el_stream_is_writing(&self->stream)) {
         tr_release_handle(self, &self->write_handle, self->write_queued);
@@ -1124,7 +1127,7 @@ tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-PyObject *
+static PyObject *
 tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
 {
     if (tr_call_connection_lost(self, exc) < 0) {

@@ -155,7 +155,6 @@ void tr_write_done(el_stream_t *s, void *token, int status);
 PyObject *tr_read_ready(TransportObject *self, PyObject *ignored);
 PyObject *tr_write_ready(TransportObject *self, PyObject *ignored);
 PyObject *tr_start_reading(TransportObject *self, PyObject *ignored);
-PyObject *tr_call_connection_lost_meth(TransportObject *self, PyObject *exc);
 PyObject *tr_can_write_eof(TransportObject *self, PyObject *ignored);
 PyObject *tr_is_closing(TransportObject *self, PyObject *ignored);
 PyObject *tr_is_reading(TransportObject *self, PyObject *ignored);
