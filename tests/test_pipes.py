@@ -630,3 +630,27 @@ def test_pipe_transport_kept_by_loop_until_closed(loop, fds):
     assert any(issubclass(c.category, ResourceWarning)
                and "unclosed transport" in str(c.message) for c in caught)
     assert pipe.closed
+
+
+def test_pipe_transports_after_loop_close(loop, fds):
+    # CPython's test_unclosed_pipe_transport: repr() works once the loop is
+    # closed ('open'), and `_pipe = None` tells the transport not to close
+    # the pipe.
+    r, w = fds
+
+    async def connect():
+        rt, _ = await loop.connect_read_pipe(
+            lambda: Proto(loop), open(r, "rb", buffering=0, closefd=False))
+        wt, _ = await loop.connect_write_pipe(
+            lambda: Proto(loop), open(w, "wb", buffering=0, closefd=False))
+        return rt, wt
+
+    rt, wt = run(loop, connect())
+    loop.close()
+    assert repr(rt).endswith(f"fd={r} open>")
+    assert repr(wt).endswith(f"fd={w} open>")
+    rt._pipe.close()
+    wt._pipe.close()
+    rt._pipe = None
+    wt._pipe = None
+    assert rt._pipe is None

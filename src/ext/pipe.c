@@ -123,6 +123,11 @@ pipe_repr(TransportObject *self)
         r = PyUnicode_FromFormat("<%U%s fd=%d closed>", name, state,
                                  self->sock_fd);
     }
+    else if (self->loop == NULL || self->loop->closed) {
+        /* asyncio's, once its loop has no selector */
+        r = PyUnicode_FromFormat("<%U%s fd=%d open>", name, state,
+                                 self->sock_fd);
+    }
     else if (writer) {
         r = PyUnicode_FromFormat(
             "<%U%s fd=%d %s bufsize=%zd>", name, state, self->sock_fd,
@@ -136,6 +141,25 @@ pipe_repr(TransportObject *self)
     }
     Py_DECREF(name);
     return r;
+}
+
+/* `_pipe = None` (tests do it to skip the finalizer's close): the pipe
+ * is no longer ours to close. */
+static int
+pipe_set_attr_pipe(TransportObject *self, PyObject *value,
+                   void *Py_UNUSED(c))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete _pipe");
+        return -1;
+    }
+    if (value == Py_None) {
+        self->sock_closed = 1;
+        return 0;
+    }
+    Py_XSETREF(self->sock, Py_NewRef(value));
+    self->sock_closed = 0;
+    return 0;
 }
 
 static PyObject *
@@ -612,7 +636,8 @@ PyMethodDef Loop_pipe_methods[] = {
 #define COMMON_ATTRS                                                        \
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,    \
      NULL},                                                                 \
-    {"_pipe", (getter)tr_attr_sock, NULL, NULL, NULL},                      \
+    {"_pipe", (getter)tr_attr_sock, (setter)pipe_set_attr_pipe, NULL,       \
+     NULL},                                                                 \
     {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL,      \
      NULL},                                                                 \
     {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},                      \
