@@ -32,8 +32,6 @@
 /* The smallest read worth bytes of its own (rp_alloc_cb). */
 #define RP_FRESH_MIN 4096
 
-/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
-#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
 /* ---- shared by both directions ----------------------------------------- */
 
@@ -90,12 +88,6 @@ pipe_log_closed_by_peer(TransportObject *self)
     }
     return discard(PyObject_CallMethod(self->st->logger, "info", "sO",
                                        "%r was closed by peer", self));
-}
-
-static PyObject *
-pipe_oserror(int err)
-{
-    return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
 }
 
 static PyObject *
@@ -205,7 +197,7 @@ pipe_fatal_error(TransportObject *self, PyObject *exc, const char *message)
 static int
 pipe_errno_fatal(TransportObject *self, int err, const char *message)
 {
-    PyObject *exc = pipe_oserror(err);
+    PyObject *exc = transport_oserror(err);
     if (exc == NULL) {
         return -1;
     }
@@ -217,11 +209,9 @@ pipe_errno_fatal(TransportObject *self, int err, const char *message)
 static PyObject *
 pipe_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"exc", "message", NULL};
     PyObject *exc;
     const char *message = "Fatal error on pipe transport";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error", kwlist,
-                                     &exc, &message)) {
+    if (transport_fatal_error_args(args, kwds, &exc, &message) < 0) {
         return NULL;
     }
     if (pipe_fatal_error(self, exc, message) < 0) {
@@ -501,16 +491,11 @@ static PyObject *
 pipe_new(LoopObject *loop, PyTypeObject *type, PyObject *pipe,
          PyObject *protocol, PyObject *waiter, PyObject *extra)
 {
-    eloop_state *st = loop->st;
-    int writer = type == st->WritePipeType;
-    TransportObject *self = (TransportObject *)type->tp_alloc(type, 0);
+    int writer = type == loop->st->WritePipeType;
+    TransportObject *self = transport_alloc(loop, type);
     if (self == NULL) {
         return NULL;
     }
-    self->st = st;
-    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
-    self->sock_fd = -1;
-    transport_init_stream(self, loop);
     self->protocol_connected = 1;   /* asyncio calls connection_lost()
                                        whatever happened before */
     if (writer) {
@@ -627,12 +612,6 @@ PyMethodDef Loop_pipe_methods[] = {
 
 /* ---- types --------------------------------------------------------------- */
 
-#define OBJ_ATTR(name, field)                                               \
-    {name, (getter)transport_get_obj, NULL, NULL,                           \
-     (void *)offsetof(TransportObject, field)}
-#define FLAG_ATTR(name, field)                                              \
-    {name, (getter)transport_get_flag, NULL, NULL,                          \
-     (void *)offsetof(TransportObject, field)}
 #define COMMON_ATTRS                                                        \
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,    \
      NULL},                                                                 \
@@ -642,21 +621,21 @@ PyMethodDef Loop_pipe_methods[] = {
      NULL},                                                                 \
     {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},                      \
     {"_fileno", (getter)pipe_attr_fileno, NULL, NULL, NULL},                \
-    OBJ_ATTR("_protocol", protocol),                                        \
-    FLAG_ATTR("_closing", closing)
+    OBJ_GETTER("_protocol", protocol),                                        \
+    FLAG_GETTER("_closing", closing)
 
 static PyGetSetDef ReadPipe_getset[] = {
     COMMON_ATTRS,
-    FLAG_ATTR("_paused", paused),
+    FLAG_GETTER("_paused", paused),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyGetSetDef WritePipe_getset[] = {
     COMMON_ATTRS,
     {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
-    OBJ_ATTR("_high_water", high_obj),
-    OBJ_ATTR("_low_water", low_obj),
-    FLAG_ATTR("_protocol_paused", protocol_paused),
+    OBJ_GETTER("_high_water", high_obj),
+    OBJ_GETTER("_low_water", low_obj),
+    FLAG_GETTER("_protocol_paused", protocol_paused),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -668,10 +647,6 @@ static PyMemberDef Pipe_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
-#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
-#define KWARGS(name, fn) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
 #define COMMON_METHODS                                                      \
     NOARGS("is_closing", tr_is_closing),                                    \
     ONEARG("set_protocol", pipe_set_protocol),                              \

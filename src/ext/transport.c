@@ -62,8 +62,6 @@
  * makes up to 32 per event, unconditionally. */
 #define TR_READ_BATCH 16
 
-/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
-#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
 
 static PyObject *tr_close(TransportObject *self, PyObject *ignored);
 
@@ -77,9 +75,9 @@ is_fatal(PyObject *exc)
 }
 
 /* OSError(err, strerror(err)): Python picks the subclass
- * (ConnectionResetError, BrokenPipeError, ...). */
-static PyObject *
-make_oserror(int err)
+ * (ConnectionResetError, BrokenPipeError, ...).  Shared (transport.h). */
+PyObject *
+transport_oserror(int err)
 {
     return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
 }
@@ -308,7 +306,7 @@ tr_callback_failed(TransportObject *self, const char *message)
 static int
 tr_errno_fatal(TransportObject *self, int err, const char *message)
 {
-    PyObject *exc = make_oserror(err);
+    PyObject *exc = transport_oserror(err);
     if (exc == NULL) {
         return -1;
     }
@@ -647,7 +645,7 @@ tr_written_cb(el_stream_t *s, int status)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     if (status < 0) {
         el_stream_write_clear(s);
-        PyObject *exc = make_oserror(-status);
+        PyObject *exc = transport_oserror(-status);
         if (exc == NULL) {
             return -1;
         }
@@ -1145,14 +1143,23 @@ tr_force_close_meth(TransportObject *self, PyObject *exc)
     Py_RETURN_NONE;
 }
 
+/* The arguments of _fatal_error(exc, message=...); *message holds the
+ * default on entry.  Shared (transport.h). */
+int
+transport_fatal_error_args(PyObject *args, PyObject *kwds, PyObject **exc,
+                           const char **message)
+{
+    static char *kwlist[] = {"exc", "message", NULL};
+    return PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error",
+                                       kwlist, exc, message) ? 0 : -1;
+}
+
 static PyObject *
 tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"exc", "message", NULL};
     PyObject *exc;
     const char *message = "Fatal error on transport";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error", kwlist,
-                                     &exc, &message)) {
+    if (transport_fatal_error_args(args, kwds, &exc, &message) < 0) {
         return NULL;
     }
     if (self->loop != NULL && tr_fatal_error(self, exc, message) < 0) {
@@ -1730,13 +1737,6 @@ Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
     return PyObject_GenericSetAttr((PyObject *)self, name, value);
 }
 
-#define OBJ_GETTER(name, field)                                             \
-    {name, (getter)transport_get_obj, NULL, NULL,                           \
-     (void *)offsetof(TransportObject, field)}
-#define FLAG_GETTER(name, field)                                            \
-    {name, (getter)transport_get_flag, NULL, NULL,                          \
-     (void *)offsetof(TransportObject, field)}
-
 static PyGetSetDef Transport_getset[] = {
     {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
     {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
@@ -1763,11 +1763,6 @@ static PyMemberDef Transport_members[] = {
 
     {NULL, 0, 0, 0, NULL},
 };
-
-#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
-#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
-#define KWARGS(name, fn) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
 
 static PyMethodDef Transport_methods[] = {
     ONEARG("write", tr_write),
@@ -1868,4 +1863,18 @@ transport_init_stream(TransportObject *self, LoopObject *loop)
     self->stream.written_cb = tr_written_cb;
     self->stream.shutdown_cb = tr_shutdown_cb;
     self->stream.notify_cb = tr_notify_cb;
+}
+
+TransportObject *
+transport_alloc(LoopObject *loop, PyTypeObject *type)
+{
+    TransportObject *self = (TransportObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = loop->st;
+    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
+    self->sock_fd = -1;
+    transport_init_stream(self, loop);
+    return self;
 }

@@ -129,6 +129,31 @@ int transport_flush_one(TransportObject *self);
 
 /* ---- the base, shared by the socket and pipe transports ---------------- */
 
+/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
+#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
+
+/* Method and attribute tables of the transport types. */
+#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
+#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
+#define KWARGS(name, fn) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
+#define OBJ_GETTER(name, field)                                             \
+    {name, (getter)transport_get_obj, NULL, NULL,                           \
+     (void *)offsetof(TransportObject, field)}
+#define FLAG_GETTER(name, field)                                            \
+    {name, (getter)transport_get_flag, NULL, NULL,                          \
+     (void *)offsetof(TransportObject, field)}
+
+/* OSError(err, strerror(err)), Python picking the subclass. */
+PyObject *transport_oserror(int err);
+/* The arguments of _fatal_error(exc, message=...); *message holds the
+ * default on entry. */
+int transport_fatal_error_args(PyObject *args, PyObject *kwds,
+                               PyObject **exc, const char **message);
+/* A new transport of type (TransportObject's layout) on loop: fd -1, the
+ * base's stream callbacks. */
+TransportObject *transport_alloc(LoopObject *loop, PyTypeObject *type);
+
 static inline int
 tr_debug_log(TransportObject *self, const char *fmt, const char *message,
              PyObject *exc);

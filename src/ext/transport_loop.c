@@ -351,15 +351,10 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (loop_check_closed(loop) < 0) {
         return NULL;
     }
-    TransportObject *self = (TransportObject *)st->TransportType->tp_alloc(
-        st->TransportType, 0);
+    TransportObject *self = transport_alloc(loop, st->TransportType);
     if (self == NULL) {
         return NULL;
     }
-    self->st = st;
-    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
-    self->sock_fd = -1;
-    transport_init_stream(self, loop);
     if (transport_set_limits(self, Py_None, Py_None) < 0) {
         goto fail;
     }
