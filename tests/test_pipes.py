@@ -654,3 +654,27 @@ def test_pipe_transports_after_loop_close(loop, fds):
     rt._pipe = None
     wt._pipe = None
     assert rt._pipe is None
+
+
+def test_pipes_in_debug_mode(loop, fds, caplog):
+    # Debug mode: readiness runs through real Handles (slow-callback
+    # warnings name them) and the peer's close is logged.
+    r, w = fds
+    loop.set_debug(True)
+
+    async def main():
+        rt, rp, rpipe = await _read_pipe(loop, r)
+        wt, wp, wpipe = await _write_pipe(loop, w)
+        wt.write(b"dbg" * 50_000)
+        got = 0
+        while got < 150_000:
+            await asyncio.sleep(0)
+            got = len(rp.data)
+        wt.close()
+        assert await wp.lost is None
+        assert await rp.lost is None
+        assert rp.events == ["made", "data", "eof", ("lost", type(None))]
+
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        run(loop, main())
+    assert any("was closed by peer" in m for m in caplog.messages)

@@ -1,6 +1,13 @@
 /*
- * transport.c -- socket transports (TCP and Unix streams) in C: asyncio's
- * _SelectorSocketTransport (selector_events.py) over the core's el_stream_t.
+ * transport.c -- the stream transport base (transport.h) and the socket
+ * transport (TCP and Unix streams), asyncio's _SelectorSocketTransport
+ * (selector_events.py), over the core's el_stream_t.  The pipe transports
+ * (pipe.c) use the same object layout and the machinery here -- reading
+ * into the loop's spare, the write queue, flow control, connection_lost(),
+ * the GC slots and most methods -- and replace only what asyncio's pipe
+ * transports do differently.  What follows describes the socket
+ * transport; pipe.c says where pipes differ (no write coalescing among
+ * others).
  *
  * The type subclasses asyncio.transports.Transport, so isinstance() checks
  * in user code pass.  BaseTransport's __slots__ = ('_extra',) places one
