@@ -5,10 +5,8 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking and subprocess set-up code borrowed from
 asyncio (see "TCP/Unix networking" and "Subprocesses" below; the child's
-exit is watched in C).  Two exceptions for now, where Python runs per
-event: the pipe transports, asyncio's own (unix_events), whose reads and
-writes run in Python (a C pipe transport over the stream base is planned,
-issue #10); and TLS, asyncio's own SSLProtocol over the C socket transport
+exit is watched in C).  One exception for now, where Python runs per
+event: TLS, asyncio's own SSLProtocol over the C socket transport
 (_SSLProtocol below; a record path in C is planned, issue #11).
 """
 import asyncio
@@ -293,13 +291,13 @@ for _name, _fn in {
     # UDP: asyncio's argument checks, resolution, socket options, bind and
     # connect; it calls the C _make_datagram_transport() (src/ext/udp.c).
     "create_datagram_endpoint": _base.create_datagram_endpoint,
-    # Pipes: asyncio's own pipe transports (unix_events), which reach the
-    # loop only through call_soon() and the private reader/writer calls
-    # aliased below; their fds are not in _transports, as in asyncio.
+    # Pipes: asyncio's connect_read_pipe()/connect_write_pipe() (the
+    # protocol, the waiter, the debug log) over the C pipe transports of
+    # src/ext/pipe.c (_make_read_pipe_transport and
+    # _make_write_pipe_transport are the C Loop's own).  Their fds are not
+    # in _transports, as in asyncio.
     "connect_read_pipe": _base.connect_read_pipe,
     "connect_write_pipe": _base.connect_write_pipe,
-    "_make_read_pipe_transport": _unix._make_read_pipe_transport,
-    "_make_write_pipe_transport": _unix._make_write_pipe_transport,
     # Subprocesses: asyncio's argument checks and its transport (Popen,
     # the pipes through connect_*_pipe, the protocol glue); the child's
     # exit comes from the C watcher (_make_subprocess_transport below).
@@ -307,6 +305,8 @@ for _name, _fn in {
     "subprocess_shell": _base.subprocess_shell,
     "_log_subprocess": _base._log_subprocess,
     "_child_watcher_callback": _unix._child_watcher_callback,
+    # asyncio's private watcher calls, for code written against asyncio's
+    # selector loop (its own pipe transports among it).
     "_add_reader": _eloop.Loop.add_reader,
     "_remove_reader": _eloop.Loop.remove_reader,
     "_add_writer": _eloop.Loop.add_writer,

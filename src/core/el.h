@@ -487,6 +487,10 @@ void el_stream_close(el_stream_t *s);
  * read_cb, written_cb, shutdown_cb all return 0 or a failure of the
  * owner's, e.g. -1 with a Python exception set), which ends the call. */
 int el_stream_process(el_stream_t *s, unsigned events);
+/* One more read now, as a readable event would make (if reading): for an
+ * owner that knows more data may be there and that reading it now is
+ * what it wants.  Returns what el_stream_process() would. */
+int el_stream_read_now(el_stream_t *s);
 
 static inline size_t
 el_stream_write_queue_size(const el_stream_t *s)

@@ -507,6 +507,15 @@ stream_on_writable(el_stream_t *s)
 }
 
 int
+el_stream_read_now(el_stream_t *s)
+{
+    /* Through el_stream_process(), whose only caller stream_on_readable()
+     * then stays (inlined in it, on every read's path). */
+    s->pending |= EL_READABLE;
+    return el_stream_process(s, EL_READABLE);
+}
+
+int
 el_stream_process(el_stream_t *s, unsigned events)
 {
     unsigned ev = events & s->pending;

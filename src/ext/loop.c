@@ -140,16 +140,29 @@ loop_push_ready(LoopObject *self, HandleObject *h)
     return 0;
 }
 
-/* Queues "transport t is readable" without a Handle (see READY_TAG_READ). */
 int
-loop_push_ready_read(LoopObject *self, PyObject *t)
+loop_flush_pending(LoopObject *self)
 {
-    if (el_ring_push(&self->ready, (void *)((uintptr_t)t | READY_TAG_READ))
-        < 0) {
-        PyErr_NoMemory();
+    /* A failing iteration's exception waits outside while we flush. */
+    PyObject *exc = el_fetch_exc();
+    while (el_ring_len(&self->flushq) > 0) {
+        eloop_item *it = el_ring_pop(&self->flushq);
+        PyObject *owner = eloop_item_owner(it);
+        it->flush_queued = 0;
+        if (it->ops->flush(owner) < 0) {
+            if (exc == NULL) {
+                exc = el_fetch_exc();
+            }
+            else {
+                PyErr_WriteUnraisable(owner);
+            }
+        }
+        Py_DECREF(owner);
+    }
+    if (exc != NULL) {
+        el_restore_exc(exc);
         return -1;
     }
-    Py_INCREF(t);
     return 0;
 }
 
@@ -530,10 +543,11 @@ loop_run_iteration(LoopObject *self)
      * parent's batch and sends nothing the parent will send too. */
     for (size_t i = 0; i < ntodo && rc == 0 && !self->forked; i++) {
         void *item = el_ring_pop(&self->ready);
-        if (ready_is_read(item)) {
-            PyObject *t = ready_untag(item);
-            rc = transport_run_read_ready(t);
-            Py_DECREF(t);
+        if (ready_is_item(item)) {
+            eloop_item *it = ready_item(item);
+            PyObject *owner = eloop_item_owner(it);
+            rc = it->ops->run(owner);
+            Py_DECREF(owner);
             continue;
         }
         HandleObject *h = item;
@@ -548,7 +562,7 @@ loop_run_iteration(LoopObject *self)
     /* Write coalescing (transport.c): what the callbacks wrote leaves now,
      * one writev per transport.  Also when a callback failed, so that no
      * data is left unsent while the loop is stopped. */
-    if (el_ring_len(&self->flushq) && transport_flush_pending(self) < 0) {
+    if (el_ring_len(&self->flushq) && loop_flush_pending(self) < 0) {
         return -1;
     }
     return rc;
@@ -928,7 +942,7 @@ static void
 loop_clear_reactor(LoopObject *self)
 {
     while (el_ring_len(&self->ready)) {
-        Py_DECREF(ready_untag(el_ring_pop(&self->ready)));
+        Py_DECREF(ready_owner(el_ring_pop(&self->ready)));
     }
     el_timer_t *t;
     while ((t = el_heap_pop(&self->core.timers)) != NULL) {
@@ -936,7 +950,15 @@ loop_clear_reactor(LoopObject *self)
     }
     loop_io_clear(self);
     loop_child_clear(self);
-    transport_loop_clear(self);
+    while (el_ring_len(&self->flushq) > 0) {
+        eloop_item *it = el_ring_pop(&self->flushq);
+        it->flush_queued = 0;
+        Py_DECREF(eloop_item_owner(it));
+    }
+    el_ring_free(&self->flushq);
+    Py_CLEAR(self->read_spare);
+    Py_CLEAR(self->read_fresh);
+    Py_CLEAR(self->owned);
 }
 
 static PyObject *
@@ -1188,7 +1210,7 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     for (size_t i = 0; i < el_ring_len(&self->ready); i++) {
-        Py_VISIT(ready_untag(el_ring_at(&self->ready, i)));
+        Py_VISIT(ready_owner(el_ring_at(&self->ready, i)));
     }
     el_heap_t *heap = &self->core.timers;
     for (size_t i = 0; i < heap->len; i++) {
@@ -1197,12 +1219,13 @@ Loop_traverse(LoopObject *self, visitproc visit, void *arg)
                                                  TimerHandleObject, timer));
         }
     }
+    for (size_t i = 0; i < el_ring_len(&self->flushq); i++) {
+        Py_VISIT(eloop_item_owner(el_ring_at(&self->flushq, i)));
+    }
+    Py_VISIT(self->owned);
     int r = loop_io_traverse(self, visit, arg);
     if (r == 0) {
         r = loop_child_traverse(self, visit, arg);
-    }
-    if (r == 0) {
-        r = transport_loop_traverse(self, visit, arg);
     }
     if (r) {
         return r;

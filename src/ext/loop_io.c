@@ -98,6 +98,64 @@ fdwatch_lookup(LoopObject *self, int fd)
     return el_container_of(io, FdWatch, io);
 }
 
+/* Borrowed: the transport registered for fd in loop._transports, or NULL
+ * (error set or not). */
+static PyObject *
+fd_transport(LoopObject *loop, int fd)
+{
+    if (loop->transports == NULL) {
+        return NULL;
+    }
+    PyObject *key = PyLong_FromLong(fd);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *tr = PyDict_GetItemWithError(loop->transports, key);
+    Py_DECREF(key);
+    return tr;
+}
+
+/* Any owner, of any kind, is asked as asyncio asks it: is_closing().  Only
+ * an fd that a transport owns gets this far, never the common case. */
+int
+loop_check_fd_transport(LoopObject *loop, PyObject *fileobj, int fd)
+{
+    PyObject *tr = fd_transport(loop, fd);
+    if (tr == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    Py_INCREF(tr);
+    PyObject *r = PyObject_CallMethod(tr, "is_closing", NULL);
+    int closing = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    if (closing == 0) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by transport %R", fileobj,
+                     tr);
+    }
+    Py_DECREF(tr);
+    return closing > 0 ? 0 : -1;
+}
+
+/* The RuntimeError for an fd whose core watcher is not add_reader()'s. */
+static void
+fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd)
+{
+    PyObject *tr = fd_transport(loop, fd);
+    if (tr != NULL) {
+        /* A closing transport still flushing: asyncio would let the
+         * caller share the fd; the core has one watcher per fd. */
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by transport %R", fileobj,
+                     tr);
+    }
+    else if (!PyErr_Occurred()) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "File descriptor %R is used by the event loop",
+                     fileobj);
+    }
+}
+
 static PyObject *
 fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
             unsigned which, const char *method)
@@ -112,7 +170,7 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
     /* asyncio's _ensure_fd_no_transport(): an object without a usable
      * fileno() is refused before anything else. */
     if (fileobj_to_fd_ex(args[0], &fd, 1) < 0
-        || transport_check_fd(self, args[0], fd) < 0) {
+        || loop_check_fd_transport(self, args[0], fd) < 0) {
         return NULL;
     }
     if (loop_check_closed(self) < 0
@@ -128,7 +186,7 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (fresh) {
         if (el_io_lookup(&self->core, fd) != NULL) {
             Py_DECREF(h);
-            transport_fd_busy_error(self, args[0], fd);
+            fd_busy_error(self, args[0], fd);
             return NULL;
         }
         w = PyMem_Calloc(1, sizeof(*w));
@@ -236,7 +294,7 @@ fdwatch_remove_meth(LoopObject *self, PyObject *fileobj, unsigned which)
 {
     int fd;
     if (fileobj_to_fd_ex(fileobj, &fd, 1) < 0
-        || transport_check_fd(self, fileobj, fd) < 0) {
+        || loop_check_fd_transport(self, fileobj, fd) < 0) {
         return NULL;
     }
     if (self->closed) {

@@ -89,6 +89,7 @@ module_exec(PyObject *mod)
         || add_loop_methods(st->LoopType, Loop_sock_methods) < 0
         || add_loop_methods(st->LoopType, Loop_udp_methods) < 0
         || add_loop_methods(st->LoopType, Loop_child_methods) < 0
+        || add_loop_methods(st->LoopType, Loop_pipe_methods) < 0
         || PyModule_AddType(mod, st->LoopType) < 0) {
         return -1;
     }
@@ -185,7 +186,7 @@ module_exec(PyObject *mod)
     st->str_peername = PyUnicode_InternFromString("peername");
     if (st->str_datagram_received == NULL || st->str_socket == NULL
         || st->str_sockname == NULL || st->str_peername == NULL
-        || udp_type_init(mod, st) < 0) {
+        || udp_type_init(mod, st) < 0 || pipe_type_init(mod, st) < 0) {
         return -1;
     }
     /* A fork child gives up its copies of the loops' kernel objects
@@ -221,6 +222,7 @@ module_exec(PyObject *mod)
     X(BufferedProtocol) X(TransportSocket) X(set_result_unless_cancelled)   \
     X(str_data_received) X(str_buffer_updated) X(str_get_buffer)          \
     X(str_read_ready) X(str_write_ready) X(DatagramTransportType)          \
+    X(ReadPipeType) X(WritePipeType)                                        \
     X(str_datagram_received) X(str_socket) X(str_sockname) X(str_peername)
 
 static int

@@ -12,6 +12,7 @@
 
 #include "compat.h"
 #include "el.h"
+#include "reactor.h"
 
 /* Dead handles go to a freelist for reuse (handle.c), as CPython keeps
  * freelists of its own small objects: their memory is already GC-headed
@@ -48,6 +49,8 @@ typedef struct {
                                                asyncio's DatagramTransport */
     PyTypeObject *TransportDictType;    /* its twin with an instance
                                            __dict__ (transport.c) */
+    PyTypeObject *ReadPipeType;         /* pipe.c, subclasses of asyncio's */
+    PyTypeObject *WritePipeType;        /* ReadTransport, WriteTransport */
     Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
                                            fd, or -1 (transport_loop.c) */
 
@@ -185,14 +188,26 @@ typedef struct LoopObject {
     PyObject *transports;       /* dict fd -> transport or server socket
                                    owner: the loop's strong reference while
                                    the fd is in use (asyncio's _transports) */
-    /* Write coalescing (transport.c): transports that queued data during
-     * this iteration and have not sent it yet; one strong reference each.
-     * Flushed after the callback phase of every iteration. */
+    PyObject *owned;            /* set or NULL: objects the reactor links
+                                   that nothing else need keep (pipe
+                                   transports while open, which asyncio's
+                                   selector keeps through its handles):
+                                   the loop's strong reference, as
+                                   `transports` is for sockets; dropped at
+                                   close(), as asyncio's selector drops
+                                   its handles */
+    /* Write coalescing (transport.c): eloop_items (reactor.h) of
+     * transports that queued data during this iteration and have not sent
+     * it yet; one strong reference each.  Flushed after the callback phase
+     * of every iteration. */
     el_ring_t flushq;
     PyObject *read_spare;       /* 256 KiB bytes that plain transports
                                    recv() into: a full read is handed to
                                    data_received() as is (no copy), a
                                    partial one is copied out of it */
+    PyObject *read_fresh;       /* bytes of the exact size a pipe's next
+                                   read will give (FIONREAD), lent for that
+                                   one read only (pipe.c) */
 
     /* Signal delivery: Python's signal.set_wakeup_fd() writes signal numbers
      * into sig_wfd; the loop reads them from sig_rfd (asyncio's self-pipe). */
@@ -281,24 +296,64 @@ discard(PyObject *r)
 }
 
 int loop_push_ready(LoopObject *loop, HandleObject *h);
-/* The ready ring holds Handles and, outside debug mode, transports whose
- * socket is readable, tagged in the pointer's low bit (objects are at
- * least 8-byte aligned).  A readable transport is the commonest ready
- * entry; queueing it directly saves making a Handle and a bound method
- * per read, and keeps idle connections free of both. */
-#define READY_TAG_READ ((uintptr_t)1)
+/* Whether a reader that just got data may read again in the same
+ * callback without asyncio being able to tell: nothing else is ready to
+ * run in this iteration (no callback asyncio would run between the two
+ * reads, whether queued before or by the protocol: a future's done
+ * callbacks, call_soon(), call_soon_threadsafe()), the loop is not
+ * stopping, no coalesced stream write waits, nothing is patched, and no
+ * timer is due.  Asyncio would poll next and queue this reader first
+ * among what the poll finds (the kernel's order is not specified).  What
+ * is saved is an epoll_wait() per read (udp.c, pipe.c). */
 static inline int
-ready_is_read(const void *item)
+loop_only_reader(LoopObject *loop)
 {
-    return ((uintptr_t)item & READY_TAG_READ) != 0;
+    if (el_ring_len(&loop->ready) != 0 || el_ring_len(&loop->flushq) != 0
+        || loop->stopping || loop->debug || loop->custom_run_once
+        || loop->custom_time || !loop->running
+        || loop->thread_id != PyThread_get_thread_ident()) {
+        return 0;
+    }
+    /* A due timer would run after the next read in asyncio, but before
+     * the one after it (it joins the ready queue behind the reader): stop
+     * at the first read it could come before. */
+    el_timer_t *t = el_heap_min(&loop->core.timers);
+    return t == NULL || t->when > el_now_ns();
 }
-static inline PyObject *
-ready_untag(void *item)
+
+/* The ready-item and flush interfaces of reactor.h: each push takes one
+ * reference to the item's owner; -1 with MemoryError.  Inline: each runs
+ * once per read or per write burst of every transport. */
+static inline int
+loop_push_ready_item(LoopObject *loop, eloop_item *it)
 {
-    return (PyObject *)((uintptr_t)item & ~READY_TAG_READ);
+    if (el_ring_push(&loop->ready, (void *)((uintptr_t)it | READY_TAG_ITEM))
+        < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(eloop_item_owner(it));
+    return 0;
 }
-int loop_push_ready_read(LoopObject *loop, PyObject *transport);
-int transport_run_read_ready(PyObject *transport);
+
+/* Links the item on the flush queue, once per iteration. */
+static inline int
+loop_push_flush(LoopObject *loop, eloop_item *it)
+{
+    if (it->flush_queued) {
+        return 0;
+    }
+    if (el_ring_push(&loop->flushq, it) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(eloop_item_owner(it));
+    it->flush_queued = 1;
+    return 0;
+}
+/* Runs the flush of every item on loop->flushq.  May be called with an
+ * exception set (a failing iteration): it is kept, and -1 returned. */
+int loop_flush_pending(LoopObject *loop);
 int loop_soon(LoopObject *loop, PyObject **args, Py_ssize_t nargs);
 int loop_check_closed(LoopObject *loop);
 int loop_check_thread(LoopObject *loop);
@@ -311,6 +366,11 @@ int64_t loop_when_to_ns(double when);
 extern PyMethodDef Loop_transport_methods[];   /* transport_loop.c */
 extern PyMethodDef Loop_sock_methods[];        /* sock.c */
 extern PyMethodDef Loop_udp_methods[];         /* udp.c */
+extern PyMethodDef Loop_pipe_methods[];        /* pipe.c */
+
+/* pipe.c: the pipe transport types. */
+int pipe_type_init(PyObject *mod, eloop_state *st);
+
 extern PyMethodDef Loop_child_methods[];       /* loop_child.c */
 
 /* loop_child.c: child exit watches, for traverse, clear and fork. */
@@ -328,17 +388,6 @@ void sock_state_clear(eloop_state *st);
 
 /* transport_loop.c: the loop's side of socket transports (transport.c) */
 int transport_type_init(PyObject *mod, eloop_state *st);
-/* Sends what transports queued during this iteration.  May be called with
- * an exception set (a failing iteration): it is kept, and -1 returned. */
-int transport_flush_pending(LoopObject *loop);
-/* Drops the loop's transport state (flush queue, scratch buffer). */
-void transport_loop_clear(LoopObject *loop);
-int transport_loop_traverse(LoopObject *loop, visitproc visit, void *arg);
-/* asyncio's _ensure_fd_no_transport(): -1 with RuntimeError if fd belongs
- * to a transport that is not closing.  fileobj is what the caller gave. */
-int transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd);
-/* The RuntimeError for an fd whose watcher is not add_reader()'s. */
-void transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd);
 /* meth is loop._make_socket_transport, not overridden. */
 int transport_factory_is_ours(LoopObject *loop, PyObject *meth);
 /* What loop._make_socket_transport(conn, protocol, extra={'peername':
@@ -356,6 +405,10 @@ PyObject *eloop_after_fork_child(PyObject *mod, PyObject *unused);
 /* loop_io.c */
 int loop_io_clear(LoopObject *loop);
 int loop_io_traverse(LoopObject *loop, visitproc visit, void *arg);
+/* asyncio's _ensure_fd_no_transport(): -1 with RuntimeError if fd belongs
+ * to a transport (loop._transports) that is not closing.  fileobj is what
+ * the caller gave. */
+int loop_check_fd_transport(LoopObject *loop, PyObject *fileobj, int fd);
 void loop_signals_close(LoopObject *loop);
 PyObject *loop_add_reader(LoopObject *, PyObject *const *, Py_ssize_t);
 PyObject *loop_add_writer(LoopObject *, PyObject *const *, Py_ssize_t);

@@ -1,6 +1,13 @@
 /*
- * transport.c -- socket transports (TCP and Unix streams) in C: asyncio's
- * _SelectorSocketTransport (selector_events.py) over the core's el_stream_t.
+ * transport.c -- the stream transport base (transport.h) and the socket
+ * transport (TCP and Unix streams), asyncio's _SelectorSocketTransport
+ * (selector_events.py), over the core's el_stream_t.  The pipe transports
+ * (pipe.c) use the same object layout and the machinery here -- reading
+ * into the loop's spare, the write queue, flow control, connection_lost(),
+ * the GC slots and most methods -- and replace only what asyncio's pipe
+ * transports do differently.  What follows describes the socket
+ * transport; pipe.c says where pipes differ (no write coalescing among
+ * others).
  *
  * The type subclasses asyncio.transports.Transport, so isinstance() checks
  * in user code pass.  BaseTransport's __slots__ = ('_extra',) places one
@@ -20,7 +27,7 @@
  * chunk (a bytes object by reference, anything else copied, since a
  * bytearray may change after write() returns) and links the transport on
  * loop->flushq; after the callback phase of the iteration, loop_run_once()
- * calls transport_flush_pending() (transport_loop.c), which sends each
+ * calls loop_flush_pending() (reactor.h), which sends each
  * transport's queue with one sendmsg() of up to IOV_MAX chunks.  A
  * protocol that writes a header, a body and a trailer, or answers ten
  * pipelined requests in one callback, costs one syscall instead of many.
@@ -58,8 +65,10 @@
 #include <math.h>
 #include <string.h>
 
-/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
-#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
+/* Reads a pipe makes per readiness at most (see tr_read_ready); libuv
+ * makes up to 32 per event, unconditionally. */
+#define TR_READ_BATCH 16
+
 
 static PyObject *tr_close(TransportObject *self, PyObject *ignored);
 
@@ -73,9 +82,9 @@ is_fatal(PyObject *exc)
 }
 
 /* OSError(err, strerror(err)): Python picks the subclass
- * (ConnectionResetError, BrokenPipeError, ...). */
-static PyObject *
-make_oserror(int err)
+ * (ConnectionResetError, BrokenPipeError, ...).  Shared (transport.h). */
+PyObject *
+transport_oserror(int err)
 {
     return PyObject_CallFunction(PyExc_OSError, "is", err, strerror(err));
 }
@@ -105,14 +114,6 @@ transport_debug_log(LoopObject *loop, PyObject *self, const char *fmt,
     return discard(r);
 }
 
-static inline int
-tr_debug_log(TransportObject *self, const char *fmt, const char *message,
-             PyObject *exc)
-{
-    return transport_debug_log(self->loop, (PyObject *)self, fmt, message,
-                               exc);
-}
-
 /* loop.call_exception_handler({'message', 'exception', 'transport',
  * 'protocol'}), the context every transport error in asyncio carries.
  * Shared with udp.c (transport.h). */
@@ -129,13 +130,6 @@ transport_report(LoopObject *loop, PyObject *self, PyObject *protocol,
     int rc = loop_call_exception_handler(loop, ctx);
     Py_DECREF(ctx);
     return rc;
-}
-
-static inline int
-tr_report(TransportObject *self, const char *message, PyObject *exc)
-{
-    return transport_report(self->loop, (PyObject *)self, self->protocol,
-                            message, exc);
 }
 
 /* The loop runs here and now, so work can wait for the end of the
@@ -195,7 +189,7 @@ transport_unregister(TransportObject *self)
 
 /* asyncio's _call_connection_lost(): connection_lost(exc) exactly once,
  * then release the socket, the server and the loop's references. */
-static int
+int
 tr_call_connection_lost(TransportObject *self, PyObject *exc)
 {
     if (self->lost) {
@@ -303,7 +297,7 @@ tr_fatal_error(TransportObject *self, PyObject *exc, const char *message)
  * KeyboardInterrupt stay set and escape (-1), as asyncio re-raises them;
  * any other error is fatal to the transport (0 once handled, -1 if
  * handling it failed). */
-static int
+int
 tr_callback_failed(TransportObject *self, const char *message)
 {
     PyObject *exc = el_fetch_exc();
@@ -319,7 +313,7 @@ tr_callback_failed(TransportObject *self, const char *message)
 static int
 tr_errno_fatal(TransportObject *self, int err, const char *message)
 {
-    PyObject *exc = make_oserror(err);
+    PyObject *exc = transport_oserror(err);
     if (exc == NULL) {
         return -1;
     }
@@ -368,7 +362,7 @@ tr_protocol_flow(TransportObject *self, const char *meth, const char *msg)
                                    self->protocol, meth, msg);
 }
 
-static int
+int
 tr_maybe_pause(TransportObject *self)
 {
     if (tr_buffer_size(self) <= self->high_water || self->protocol_paused) {
@@ -379,7 +373,7 @@ tr_maybe_pause(TransportObject *self)
                             "protocol.pause_writing() failed");
 }
 
-static int
+int
 tr_maybe_resume(TransportObject *self)
 {
     if (!self->protocol_paused || tr_buffer_size(self) > self->low_water) {
@@ -431,13 +425,13 @@ transport_flush_now(TransportObject *self)
         && el_stream_write_queue_len(&self->stream) > 0
         && !el_stream_is_writing(&self->stream)
         && el_ring_len(&self->loop->flushq) > 0 && running_here(self->loop)
-        && transport_flush_pending(self->loop) < 0) {
+        && loop_flush_pending(self->loop) < 0) {
         return -1;
     }
     return transport_flush_one(self);
 }
 
-static void
+void
 tr_write_done(el_stream_t *s, void *token, int status)
 {
     (void)s;
@@ -460,12 +454,9 @@ tr_after_queue(TransportObject *self)
                 return 0;       /* the send failed: asyncio returns too */
             }
         }
-        else if (!self->flush_queued) {
-            if (el_ring_push(&loop->flushq, self) < 0) {
-                return transport_flush_one(self);
-            }
-            Py_INCREF(self);
-            self->flush_queued = 1;
+        else if (loop_push_flush(loop, &self->item) < 0) {
+            PyErr_Clear();      /* no room to wait: send now instead */
+            return transport_flush_one(self);
         }
     }
     return tr_maybe_pause(self);
@@ -661,7 +652,7 @@ tr_written_cb(el_stream_t *s, int status)
     TransportObject *self = el_container_of(s, TransportObject, stream);
     if (status < 0) {
         el_stream_write_clear(s);
-        PyObject *exc = make_oserror(-status);
+        PyObject *exc = transport_oserror(-status);
         if (exc == NULL) {
             return -1;
         }
@@ -706,7 +697,7 @@ tr_shutdown_cb(el_stream_t *s, int status)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int
+int
 tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf)
 {
     TransportObject *self = el_container_of(s, TransportObject, stream);
@@ -797,6 +788,71 @@ bytes_forget_hash(PyObject *b)
 #endif
 }
 
+/* protocol.data_received() with nread bytes read into buf (lent by
+ * tr_alloc_cb, the spare or not).  -1 with the exception set, and
+ * *called telling whether it is data_received()'s (else making the bytes
+ * failed).  Shared by every stream transport (transport.h). */
+static inline int
+tr_data_received(TransportObject *self, PyObject *protocol,
+                 const el_buf_t *buf, ssize_t nread, int *called)
+{
+    /* A read that filled the spare (a bulk flow) hands the spare itself
+     * to data_received(), saving a 256 KiB copy.  If the protocol kept no
+     * reference to it (it copied the data out, as a parser accumulating
+     * into a bytearray does), nothing can see it any more, and it is the
+     * spare again for the next read: a bulk flow then reads into the
+     * same, already mapped pages instead of faulting in a fresh 256 KiB
+     * per read.  Shrinking the spare for shorter reads would cost more
+     * than their copy: glibc serves 256 KiB with mmap(), so every shrink
+     * and free would be a syscall and fresh pages. */
+    LoopObject *loop = self->loop;
+    PyObject *spare = loop->read_spare;
+    PyObject *data;
+    int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
+               && nread == PyBytes_GET_SIZE(spare);
+    *called = 0;
+    if (loop->read_fresh != NULL) {
+        /* Read into bytes made for it (pipe.c): handed over as is, cut
+         * to size in the rare case the pipe gave less than it said. */
+        data = loop->read_fresh;
+        loop->read_fresh = NULL;
+        if (nread < PyBytes_GET_SIZE(data)
+            && _PyBytes_Resize(&data, nread) < 0) {
+            return -1;
+        }
+    }
+    else if (lent) {
+        data = spare;
+        loop->read_spare = NULL;
+    }
+    else {
+        data = PyBytes_FromStringAndSize(buf->base, nread);
+    }
+    if (data == NULL) {
+        return -1;
+    }
+    *called = 1;
+    PyObject *r = PyObject_CallMethodOneArg(protocol,
+                                            self->st->str_data_received,
+                                            data);
+    if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
+        && !loop->closed) {
+        bytes_forget_hash(data);
+        loop->read_spare = data;        /* our reference */
+    }
+    else {
+        Py_DECREF(data);
+    }
+    return discard(r);
+}
+
+int
+transport_data_received(TransportObject *self, PyObject *protocol,
+                        const el_buf_t *buf, ssize_t nread, int *called)
+{
+    return tr_data_received(self, protocol, buf, nread, called);
+}
+
 /* asyncio's _read_ready__on_eof() */
 static int
 tr_on_eof(TransportObject *self)
@@ -870,47 +926,14 @@ tr_read_cb(el_stream_t *s, ssize_t nread, const el_buf_t *buf)
         }
     }
     else {
-        /* A read that filled the spare (a bulk flow) hands the spare
-         * itself to data_received(), saving a 256 KiB copy.  If the
-         * protocol kept no reference to it (it copied the data out, as a
-         * parser accumulating into a bytearray does), nothing can see it
-         * any more, and it is the spare again for the next read: a bulk
-         * flow then reads into the same, already mapped pages instead of
-         * faulting in a fresh 256 KiB per read.  Shrinking the spare for
-         * shorter reads would cost more than their copy: glibc serves 256
-         * KiB with mmap(), so every shrink and free would be a syscall and
-         * fresh pages. */
-        LoopObject *loop = self->loop;
-        PyObject *spare = loop->read_spare;
-        PyObject *data;
-        int lent = spare != NULL && buf->base == PyBytes_AS_STRING(spare)
-                   && nread == PyBytes_GET_SIZE(spare);
-        if (lent) {
-            data = spare;
-            loop->read_spare = NULL;
+        int called;
+        if (tr_data_received(self, protocol, buf, nread, &called) < 0) {
+            return tr_callback_failed(
+                self, called ? "Fatal error: protocol.data_received() call "
+                               "failed."
+                             : "Fatal read error on socket transport");
         }
-        else {
-            data = PyBytes_FromStringAndSize(buf->base, nread);
-        }
-        if (data == NULL) {
-            return tr_callback_failed(self,
-                                      "Fatal read error on socket transport");
-        }
-        r = PyObject_CallMethodOneArg(protocol, self->st->str_data_received,
-                                      data);
-        if (lent && Py_REFCNT(data) == 1 && loop->read_spare == NULL
-            && !loop->closed) {
-            bytes_forget_hash(data);
-            loop->read_spare = data;        /* our reference */
-        }
-        else {
-            Py_DECREF(data);
-        }
-        if (r == NULL) {
-            return tr_callback_failed(self, "Fatal error: "
-                                            "protocol.data_received() call "
-                                            "failed.");
-        }
+        return 0;
     }
     Py_DECREF(r);
     return 0;
@@ -939,13 +962,13 @@ tr_notify_cb(el_stream_t *s, unsigned events)
 
     if ((events & EL_READABLE) && !self->read_queued
         && self->handle_ctx != NULL) {
-        /* Outside debug mode no Handle: transport_run_read_ready() runs
+        /* Outside debug mode no Handle: tr_run_read_ready() runs
          * it.  Debug mode queues a real one, kept like asyncio's, so that
          * slow-callback warnings name it. */
         int rc = loop->debug
                      ? tr_queue_handle(self, &self->read_handle,
                                        self->st->str_read_ready)
-                     : loop_push_ready_read(loop, (PyObject *)self);
+                     : loop_push_ready_item(loop, &self->item);
         if (rc < 0) {
             return -1;
         }
@@ -972,7 +995,8 @@ tr_add_reader(TransportObject *self)
     if (loop_check_closed(self->loop) < 0) {
         return -1;
     }
-    int err = el_stream_read_start(&self->stream, tr_alloc_cb, tr_read_cb);
+    int err = el_stream_read_start(&self->stream, self->on_alloc,
+                                   self->on_read);
     if (err == -EBADF && el_io_stale(&self->stream.io)) {
         /* The socket was closed behind our back: asyncio's reader, if it
          * ever ran, would get EBADF from recv() on the closed socket. */
@@ -1003,14 +1027,43 @@ tr_release_handle(TransportObject *self, PyObject **handle, char queued)
     }
 }
 
-static PyObject *
-tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+/* A pipe that got data reads on at once while asyncio could not tell
+ * (loop_only_reader): a bulk flow then costs no poll per read.  Out of
+ * line: sockets never come here. */
+static int
+tr_read_on(TransportObject *self, int rc)
+{
+    for (int n = 1; rc == 0 && self->read_again && n < TR_READ_BATCH
+                    && !self->lost && loop_only_reader(self->loop);
+         n++) {
+        self->read_again = 0;
+        rc = el_stream_read_now(&self->stream);
+    }
+    self->read_again = 0;
+    return rc;
+}
+
+/* _read_ready(): inline in tr_run_read_ready(), every read's path. */
+static inline int
+tr_do_read_ready(TransportObject *self)
 {
     self->read_queued = 0;
-    int rc = self->conn_lost
+    /* Not conn_lost: a write pipe counts writes it dropped while closing
+     * there, and still writes out its buffer (after a socket's close or
+     * abort the stream has nothing left to do either way). */
+    int rc = self->lost
                  ? 0 : el_stream_process(&self->stream, EL_READABLE);
+    if (self->read_again) {
+        rc = tr_read_on(self, rc);
+    }
     tr_release_handle(self, &self->read_handle, self->read_queued);
-    if (rc < 0) {
+    return rc;
+}
+
+PyObject *
+tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (tr_do_read_ready(self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1019,8 +1072,8 @@ tr_read_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 /* A readable transport queued without a Handle: runs _read_ready() as
  * its reader Handle would (in handle_ctx, see transport_make_handle()),
  * and reports a failure the same way, naming a Handle made for it. */
-int
-transport_run_read_ready(PyObject *obj)
+static int
+tr_run_read_ready(PyObject *obj)
 {
     TransportObject *self = (TransportObject *)obj;
     if (self->handle_ctx == NULL) {     /* the connection is gone */
@@ -1028,15 +1081,14 @@ transport_run_read_ready(PyObject *obj)
         return 0;
     }
     PyObject *ctx = Py_NewRef(self->handle_ctx);
-    PyObject *r = NULL;
+    int rc = -1;
     if (PyContext_Enter(ctx) == 0) {
-        r = tr_read_ready(self, NULL);
+        rc = tr_do_read_ready(self);
         if (PyContext_Exit(ctx) < 0) {
-            Py_CLEAR(r);
+            rc = -1;
         }
     }
-    if (r != NULL) {
-        Py_DECREF(r);
+    if (rc == 0) {
         Py_DECREF(ctx);
         return 0;
     }
@@ -1050,16 +1102,16 @@ transport_run_read_ready(PyObject *obj)
         return -1;
     }
     el_restore_exc(exc);
-    int rc = handle_report(h, h->callback, h->args);
+    rc = handle_report(h, h->callback, h->args);
     Py_DECREF(h);
     return rc;
 }
 
-static PyObject *
+PyObject *
 tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     self->write_queued = 0;
-    int rc = self->conn_lost
+    int rc = self->lost
                  ? 0 : el_stream_process(&self->stream, EL_WRITABLE);
     if (!el_stream_is_writing(&self->stream)) {
         tr_release_handle(self, &self->write_handle, self->write_queued);
@@ -1071,7 +1123,7 @@ tr_write_ready(TransportObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 /* Scheduled by the constructor: reading starts after connection_made(). */
-static PyObject *
+PyObject *
 tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->loop != NULL && tr_add_reader(self) < 0) {
@@ -1098,14 +1150,23 @@ tr_force_close_meth(TransportObject *self, PyObject *exc)
     Py_RETURN_NONE;
 }
 
+/* The arguments of _fatal_error(exc, message=...); *message holds the
+ * default on entry.  Shared (transport.h). */
+int
+transport_fatal_error_args(PyObject *args, PyObject *kwds, PyObject **exc,
+                           const char **message)
+{
+    static char *kwlist[] = {"exc", "message", NULL};
+    return PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error",
+                                       kwlist, exc, message) ? 0 : -1;
+}
+
 static PyObject *
 tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"exc", "message", NULL};
     PyObject *exc;
     const char *message = "Fatal error on transport";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error", kwlist,
-                                     &exc, &message)) {
+    if (transport_fatal_error_args(args, kwds, &exc, &message) < 0) {
         return NULL;
     }
     if (self->loop != NULL && tr_fatal_error(self, exc, message) < 0) {
@@ -1213,26 +1274,26 @@ tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_can_write_eof(TransportObject *Py_UNUSED(self),
                  PyObject *Py_UNUSED(ignored))
 {
     Py_RETURN_TRUE;
 }
 
-static PyObject *
+PyObject *
 tr_is_closing(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(self->closing);
 }
 
-static PyObject *
+PyObject *
 tr_is_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyBool_FromLong(!self->closing && !self->paused);
 }
 
-static PyObject *
+PyObject *
 tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing || self->paused) {
@@ -1246,7 +1307,7 @@ tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_resume_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing || !self->paused) {
@@ -1273,13 +1334,13 @@ transport_set_protocol(TransportObject *self, PyObject *protocol)
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_get_protocol(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return Py_NewRef(self->protocol ? self->protocol : Py_None);
 }
 
-static PyObject *
+PyObject *
 tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"name", "default", NULL};
@@ -1309,13 +1370,13 @@ tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
     return Py_NewRef(v ? v : dflt);
 }
 
-static PyObject *
+PyObject *
 tr_get_write_buffer_size(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     return PyLong_FromSsize_t(tr_buffer_size(self));
 }
 
-static PyObject *
+PyObject *
 tr_get_write_buffer_limits(TransportObject *self,
                            PyObject *Py_UNUSED(ignored))
 {
@@ -1410,7 +1471,7 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
                                   &self->high_water, &self->low_water);
 }
 
-static PyObject *
+PyObject *
 tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
                            PyObject *kwds)
 {
@@ -1460,7 +1521,7 @@ Transport_repr(TransportObject *self)
     return r;
 }
 
-static int
+int
 Transport_traverse(TransportObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
@@ -1482,7 +1543,7 @@ Transport_traverse(TransportObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-static int
+int
 Transport_clear(TransportObject *self)
 {
     /* Out of the reactor first: the watcher lives in the loop's core,
@@ -1549,7 +1610,7 @@ transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
     el_restore_exc(exc);
 }
 
-static void
+void
 Transport_finalize(TransportObject *self)
 {
     if (self->sock == NULL || self->sock_closed) {
@@ -1559,7 +1620,7 @@ Transport_finalize(TransportObject *self)
                             tr_finalize_detach);
 }
 
-static void
+void
 Transport_dealloc(TransportObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
@@ -1589,8 +1650,8 @@ transport_get_obj(PyObject *self, void *offset)
     return Py_NewRef(v ? v : Py_None);
 }
 
-static PyObject *
-get_loop(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_loop(TransportObject *self, void *Py_UNUSED(c))
 {
     /* asyncio sets _loop = None in _call_connection_lost(). */
     PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
@@ -1603,8 +1664,8 @@ transport_get_flag(PyObject *self, void *offset)
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
 }
 
-static PyObject *
-get_sock(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_sock(TransportObject *self, void *Py_UNUSED(c))
 {
     PyObject *v = self->sock_closed ? NULL : self->sock;
     return Py_NewRef(v ? v : Py_None);
@@ -1612,14 +1673,14 @@ get_sock(TransportObject *self, void *Py_UNUSED(c))
 
 /* BaseTransport's `_extra` slot, shadowed so that a lazy dict is built
  * when it is looked at (see transport_extra). */
-static PyObject *
-get_extra(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_extra(TransportObject *self, void *Py_UNUSED(c))
 {
     return Py_XNewRef(transport_extra(self));
 }
 
-static int
-set_extra_attr(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
+int
+tr_set_attr_extra(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
 {
     self->extra_lazy = 0;
     Py_XSETREF(self->extra, Py_XNewRef(value));
@@ -1632,8 +1693,8 @@ get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
     return PyLong_FromLong(self->sock_fd);
 }
 
-static PyObject *
-get_conn_lost(TransportObject *self, void *Py_UNUSED(c))
+PyObject *
+tr_attr_conn_lost(TransportObject *self, void *Py_UNUSED(c))
 {
     return PyLong_FromSsize_t(self->conn_lost);
 }
@@ -1683,25 +1744,18 @@ Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
     return PyObject_GenericSetAttr((PyObject *)self, name, value);
 }
 
-#define OBJ_GETTER(name, field)                                             \
-    {name, (getter)transport_get_obj, NULL, NULL,                           \
-     (void *)offsetof(TransportObject, field)}
-#define FLAG_GETTER(name, field)                                            \
-    {name, (getter)transport_get_flag, NULL, NULL,                          \
-     (void *)offsetof(TransportObject, field)}
-
 static PyGetSetDef Transport_getset[] = {
     {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
-    {"_sock", (getter)get_sock, NULL, NULL, NULL},
-    {"_extra", (getter)get_extra, (setter)set_extra_attr, NULL, NULL},
+    {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
+    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL, NULL},
     OBJ_GETTER("_protocol", protocol),
     OBJ_GETTER("_server", server),
     OBJ_GETTER("_high_water", high_obj),
     OBJ_GETTER("_low_water", low_obj),
     OBJ_GETTER("_empty_waiter", empty_waiter),
-    {"_loop", (getter)get_loop, NULL, NULL, NULL},
+    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},
     {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
-    {"_conn_lost", (getter)get_conn_lost, NULL, NULL, NULL},
+    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
     FLAG_GETTER("_closing", closing),
     FLAG_GETTER("_eof", eof),
     FLAG_GETTER("_paused", paused),
@@ -1716,11 +1770,6 @@ static PyMemberDef Transport_members[] = {
 
     {NULL, 0, 0, 0, NULL},
 };
-
-#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
-#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
-#define KWARGS(name, fn) \
-    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
 
 static PyMethodDef Transport_methods[] = {
     ONEARG("write", tr_write),
@@ -1798,12 +1847,41 @@ PyType_Spec TransportDict_spec = {
 
 /* ---- the stream --------------------------------------------------------- */
 
+static int
+tr_flush_item(PyObject *obj)
+{
+    return transport_flush_one((TransportObject *)obj);
+}
+
+static const eloop_item_ops tr_item_ops = {
+    .offset = offsetof(TransportObject, item),
+    .run = tr_run_read_ready,
+    .flush = tr_flush_item,
+};
+
 void
 transport_init_stream(TransportObject *self, LoopObject *loop)
 {
+    eloop_item_init(&self->item, &tr_item_ops);
+    self->on_alloc = tr_alloc_cb;
+    self->on_read = tr_read_cb;
     el_stream_init(&self->stream, &loop->core, -1);
     self->stream.write_cb = tr_write_done;
     self->stream.written_cb = tr_written_cb;
     self->stream.shutdown_cb = tr_shutdown_cb;
     self->stream.notify_cb = tr_notify_cb;
+}
+
+TransportObject *
+transport_alloc(LoopObject *loop, PyTypeObject *type)
+{
+    TransportObject *self = (TransportObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->st = loop->st;
+    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
+    self->sock_fd = -1;
+    transport_init_stream(self, loop);
+    return self;
 }

@@ -1,9 +1,13 @@
 /*
- * transport.h -- private to transport.c (the socket transport object,
- * asyncio's _SelectorSocketTransport) and transport_loop.c (the loop's
- * side: construction, the fd registry check, the coalesced flush, type
- * creation): the object layout and what the two files share; udp.c uses
- * the few generic helpers marked below.
+ * transport.h -- the stream transport base.  One object layout
+ * (TransportObject) and one machinery (transport.c: the write queue, flow
+ * control, the close/abort/connection_lost state machine, reading into the
+ * loop's spare buffer, error reporting) for every byte-stream transport:
+ * the socket transport (transport.c's own methods, asyncio's
+ * _SelectorSocketTransport, built by transport_loop.c) and the pipe
+ * transports (pipe.c, asyncio's _UnixReadPipeTransport and
+ * _UnixWritePipeTransport), which add only what differs.  udp.c uses the
+ * few generic helpers marked below.
  */
 #ifndef ELOOP_TRANSPORT_H
 #define ELOOP_TRANSPORT_H
@@ -28,6 +32,14 @@ typedef struct {
                                    checks); the dict asyncio's `extra` is,
                                    or NULL while extra_lazy */
     el_stream_t stream;         /* linked into loop->core while watched */
+    /* What a read does: the socket transport's tr_alloc_cb/tr_read_cb,
+     * or a pipe's (transport_init_stream sets the socket's). */
+    el_stream_alloc_cb on_alloc;
+    el_stream_read_cb on_read;
+    eloop_item item;            /* on the ready ring while readable (outside
+                                   debug mode), on loop->flushq while
+                                   writes wait for the end of the
+                                   iteration (reactor.h) */
     eloop_state *st;            /* borrowed: our type keeps the module */
     LoopObject *loop;           /* strong; NULL only after tp_clear */
     PyObject *sock;             /* socket.socket, kept until tp_clear: the
@@ -36,7 +48,7 @@ typedef struct {
     PyObject *server;           /* asyncio.Server or NULL */
     PyObject *read_handle;      /* Handle of _read_ready(), made in debug
                                    mode only (else the ready ring holds the
-                                   transport itself, READY_TAG_READ); NULL
+                                   transport's item); NULL
                                    once lost */
     PyObject *write_handle;     /* Handle of _write_ready(), likewise, kept
                                    while a write is under way */
@@ -82,7 +94,9 @@ typedef struct {
     char has_view;              /* view holds a buffer */
     char read_queued;           /* read_handle is on the ready ring */
     char write_queued;          /* write_handle is on the ready ring */
-    char flush_queued;          /* on loop->flushq */
+    char read_again;            /* the last read gave data and this kind
+                                   reads on while the loop has nothing
+                                   else to do (pipes; see tr_read_ready) */
 } TransportObject;
 
 extern PyType_Spec Transport_spec;
@@ -112,6 +126,82 @@ int transport_unregister(TransportObject *self);
  * iteration, to keep asyncio's order; flush_one does not. */
 int transport_flush_now(TransportObject *self);
 int transport_flush_one(TransportObject *self);
+
+/* ---- the base, shared by the socket and pipe transports ---------------- */
+
+/* asyncio.constants.LOG_THRESHOLD_FOR_CONNLOST_WRITES */
+#define LOG_THRESHOLD_FOR_CONNLOST_WRITES 5
+
+/* Method and attribute tables of the transport types. */
+#define NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
+#define ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
+#define KWARGS(name, fn) \
+    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, NULL}
+#define OBJ_GETTER(name, field)                                             \
+    {name, (getter)transport_get_obj, NULL, NULL,                           \
+     (void *)offsetof(TransportObject, field)}
+#define FLAG_GETTER(name, field)                                            \
+    {name, (getter)transport_get_flag, NULL, NULL,                          \
+     (void *)offsetof(TransportObject, field)}
+
+/* OSError(err, strerror(err)), Python picking the subclass. */
+PyObject *transport_oserror(int err);
+/* The arguments of _fatal_error(exc, message=...); *message holds the
+ * default on entry. */
+int transport_fatal_error_args(PyObject *args, PyObject *kwds,
+                               PyObject **exc, const char **message);
+/* A new transport of type (TransportObject's layout) on loop: fd -1, the
+ * base's stream callbacks. */
+TransportObject *transport_alloc(LoopObject *loop, PyTypeObject *type);
+
+static inline int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc);
+static inline int
+tr_report(TransportObject *self, const char *message, PyObject *exc);
+
+/* connection_lost(exc) exactly once, then release the fd's object (its
+ * close()), the server and the loop's references. */
+int tr_call_connection_lost(TransportObject *self, PyObject *exc);
+/* With a protocol callback's exception set: SystemExit/KeyboardInterrupt
+ * escape (-1); anything else is fatal to the transport. */
+int tr_callback_failed(TransportObject *self, const char *message);
+/* asyncio's _maybe_pause_protocol() / _maybe_resume_protocol(). */
+int tr_maybe_pause(TransportObject *self);
+int tr_maybe_resume(TransportObject *self);
+/* Reads go into the loop's spare bytes (or a BufferedProtocol's buffer). */
+int tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf);
+int transport_data_received(TransportObject *self, PyObject *protocol,
+                            const el_buf_t *buf, ssize_t nread,
+                            int *called);
+/* The stream's write_cb: drops the chunk's bytes. */
+void tr_write_done(el_stream_t *s, void *token, int status);
+/* Methods and slots the pipe types share (see their tables). */
+PyObject *tr_read_ready(TransportObject *self, PyObject *ignored);
+PyObject *tr_write_ready(TransportObject *self, PyObject *ignored);
+PyObject *tr_start_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_can_write_eof(TransportObject *self, PyObject *ignored);
+PyObject *tr_is_closing(TransportObject *self, PyObject *ignored);
+PyObject *tr_is_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_pause_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_resume_reading(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_protocol(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_extra_info(TransportObject *self, PyObject *args,
+                            PyObject *kwds);
+PyObject *tr_get_write_buffer_size(TransportObject *self, PyObject *ignored);
+PyObject *tr_get_write_buffer_limits(TransportObject *self,
+                                     PyObject *ignored);
+PyObject *tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
+                                     PyObject *kwds);
+int Transport_traverse(TransportObject *self, visitproc visit, void *arg);
+int Transport_clear(TransportObject *self);
+void Transport_finalize(TransportObject *self);
+void Transport_dealloc(TransportObject *self);
+PyObject *tr_attr_loop(TransportObject *self, void *c);
+PyObject *tr_attr_sock(TransportObject *self, void *c);
+PyObject *tr_attr_extra(TransportObject *self, void *c);
+int tr_set_attr_extra(TransportObject *self, PyObject *value, void *c);
+PyObject *tr_attr_conn_lost(TransportObject *self, void *c);
 
 /* Shared with udp.c (the datagram transport), which has the same
  * asyncio base (_SelectorTransport, _FlowControlMixin) but no stream:
@@ -166,5 +256,20 @@ call_method1(PyObject *obj, const char *name, PyObject *arg)
 #else
 #define SERVER_ATTACH_ARG(t) NULL
 #endif
+
+static inline int
+tr_debug_log(TransportObject *self, const char *fmt, const char *message,
+             PyObject *exc)
+{
+    return transport_debug_log(self->loop, (PyObject *)self, fmt, message,
+                               exc);
+}
+
+static inline int
+tr_report(TransportObject *self, const char *message, PyObject *exc)
+{
+    return transport_report(self->loop, (PyObject *)self, self->protocol,
+                            message, exc);
+}
 
 #endif /* ELOOP_TRANSPORT_H */

@@ -351,15 +351,10 @@ transport_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (loop_check_closed(loop) < 0) {
         return NULL;
     }
-    TransportObject *self = (TransportObject *)st->TransportType->tp_alloc(
-        st->TransportType, 0);
+    TransportObject *self = transport_alloc(loop, st->TransportType);
     if (self == NULL) {
         return NULL;
     }
-    self->st = st;
-    self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
-    self->sock_fd = -1;
-    transport_init_stream(self, loop);
     if (transport_set_limits(self, Py_None, Py_None) < 0) {
         goto fail;
     }
@@ -412,7 +407,7 @@ extra_done:
      * transport still has (the socket was closed behind its back and the
      * number reused).  Before self->sock is set: the finalizer of a
      * refused transport leaves the socket alone. */
-    if (transport_check_fd(loop, sock, self->sock_fd) < 0) {
+    if (loop_check_fd_transport(loop, sock, self->sock_fd) < 0) {
         goto fail;
     }
 #endif
@@ -506,115 +501,6 @@ PyMethodDef Loop_transport_methods[] = {
      METH_VARARGS | METH_KEYWORDS, NULL},
     {NULL, NULL, 0, NULL},
 };
-
-/* ---- loop integration --------------------------------------------------- */
-
-int
-transport_flush_pending(LoopObject *loop)
-{
-    /* A failing iteration's exception waits outside while we flush. */
-    PyObject *exc = el_fetch_exc();
-    while (el_ring_len(&loop->flushq) > 0) {
-        TransportObject *t = el_ring_pop(&loop->flushq);
-        t->flush_queued = 0;
-        if (transport_flush_one(t) < 0) {
-            if (exc == NULL) {
-                exc = el_fetch_exc();
-            }
-            else {
-                PyErr_WriteUnraisable((PyObject *)t);
-            }
-        }
-        Py_DECREF(t);
-    }
-    if (exc != NULL) {
-        el_restore_exc(exc);
-        return -1;
-    }
-    return 0;
-}
-
-void
-transport_loop_clear(LoopObject *loop)
-{
-    while (el_ring_len(&loop->flushq) > 0) {
-        TransportObject *t = el_ring_pop(&loop->flushq);
-        t->flush_queued = 0;
-        Py_DECREF(t);
-    }
-    el_ring_free(&loop->flushq);
-    Py_CLEAR(loop->read_spare);
-}
-
-int
-transport_loop_traverse(LoopObject *loop, visitproc visit, void *arg)
-{
-    for (size_t i = 0; i < el_ring_len(&loop->flushq); i++) {
-        Py_VISIT((PyObject *)el_ring_at(&loop->flushq, i));
-    }
-    return 0;
-}
-
-/* Borrowed: the transport registered for fd, or NULL (error set or not). */
-static PyObject *
-fd_transport(LoopObject *loop, int fd)
-{
-    if (loop->transports == NULL) {
-        return NULL;
-    }
-    PyObject *key = PyLong_FromLong(fd);
-    if (key == NULL) {
-        return NULL;
-    }
-    PyObject *tr = PyDict_GetItemWithError(loop->transports, key);
-    Py_DECREF(key);
-    return tr;
-}
-
-int
-transport_check_fd(LoopObject *loop, PyObject *fileobj, int fd)
-{
-    PyObject *tr = fd_transport(loop, fd);
-    if (tr == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    Py_INCREF(tr);
-    int closing;
-    if (Py_IS_TYPE(tr, loop->st->TransportType)
-        || Py_IS_TYPE(tr, loop->st->TransportDictType)) {
-        closing = ((TransportObject *)tr)->closing;
-    }
-    else {
-        PyObject *r = PyObject_CallMethod(tr, "is_closing", NULL);
-        closing = r ? PyObject_IsTrue(r) : -1;
-        Py_XDECREF(r);
-    }
-    if (closing == 0) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "File descriptor %R is used by transport %R", fileobj,
-                     tr);
-    }
-    Py_DECREF(tr);
-    return closing > 0 ? 0 : -1;
-}
-
-void
-transport_fd_busy_error(LoopObject *loop, PyObject *fileobj, int fd)
-{
-    PyObject *tr = fd_transport(loop, fd);
-    if (tr != NULL) {
-        /* A closing transport still flushing: asyncio would let the
-         * caller share the fd; the core has one watcher per fd. */
-        PyErr_Format(PyExc_RuntimeError,
-                     "File descriptor %R is used by transport %R", fileobj,
-                     tr);
-    }
-    else if (!PyErr_Occurred()) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "File descriptor %R is used by the event loop",
-                     fileobj);
-    }
-}
 
 /* Where _socket.socket keeps its fd: socketmodule.h's PySocketSockObject
  * has `SOCKET_T sock_fd` (an int here) right after the object header, set

@@ -562,20 +562,9 @@ dg_recv_method(DgramObject *self, PyObject **addr, int *again)
 static int
 dg_read_more(DgramObject *self)
 {
-    LoopObject *loop = self->loop;
-    if (self->family < 0 || self->read_handle == NULL || self->conn_lost
-        || self->closing || self->paused || self->protocol == NULL
-        || el_ring_len(&loop->ready) != 0 || el_ring_len(&loop->flushq) != 0
-        || loop->stopping || loop->debug || loop->custom_run_once
-        || loop->custom_time || !loop->running
-        || loop->thread_id != PyThread_get_thread_ident()) {
-        return 0;
-    }
-    /* A due timer would run after the next datagram in asyncio, but
-     * before the one after it (it joins the ready queue behind the
-     * reader): stop at the first datagram it could come before. */
-    el_timer_t *t = el_heap_min(&loop->core.timers);
-    return t == NULL || t->when > el_now_ns();
+    return self->family >= 0 && self->read_handle != NULL && !self->conn_lost
+           && !self->closing && !self->paused && self->protocol != NULL
+           && loop_only_reader(self->loop);
 }
 
 static PyObject *
