@@ -5,16 +5,23 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking set-up code borrowed from asyncio (see
 "TCP/Unix networking" below) and the methods later issues deliver, which
-raise NotImplementedError.  The pipe transports are the exception for now:
-asyncio's own (unix_events), whose reads and writes run in Python; a C
-pipe transport over the stream base is planned (issue #10).
+raise NotImplementedError.  Two exceptions for now, where Python runs per
+event: the pipe transports, asyncio's own (unix_events), whose reads and
+writes run in Python (a C pipe transport over the stream base is planned,
+issue #10); and TLS, asyncio's own SSLProtocol over the C socket transport
+(_SSLProtocol below; a record path in C is planned, issue #11).
 """
 import asyncio
-import functools
 import os
 import threading
 import warnings
-from asyncio import base_events, selector_events, unix_events
+from asyncio import (base_events, constants, selector_events, sslproto,
+                     unix_events)
+
+try:
+    import ssl
+except ImportError:  # pragma: no cover
+    ssl = None
 
 from . import _eloop
 
@@ -113,56 +120,82 @@ _base = base_events.BaseEventLoop
 _selector = selector_events.BaseSelectorEventLoop
 _unix = unix_events._UnixSelectorEventLoop
 
-_TLS_MSG = ("eloop does not implement TLS yet (planned: TLS); "
-            "see the README")
+#: The TLS protocol every TLS connection of this loop is made with:
+#: create_connection/create_server/the Unix variants/connect_accepted_socket
+#: (through _make_ssl_transport), the accept path of a TLS server (asyncio's
+#: _accept_connection2, which calls _make_ssl_transport) and start_tls().
+#: Looked up at each use, with sslproto.SSLProtocol's constructor signature,
+#: so that one assignment swaps the implementation.  Today asyncio's own
+#: (3.11+: the buffered protocol derived from uvloop's), running over
+#: eloop's C socket transport as a BufferedProtocol.
+_SSLProtocol = sslproto.SSLProtocol
 
 
-def _no_tls(fn, server):
-    """asyncio's fn, refusing TLS.  Without a sock= the refusal comes up
-    front, before any socket is created, bound or connected.  A sock= is
-    the caller's until asyncio's own checks accept it, so those run first
-    (with their errors, the socket left open as asyncio leaves it); once
-    taken, the refusal closes it, as asyncio closes a taken socket on its
-    failure paths -- a peer waiting for a handshake then sees EOF."""
-
-    @functools.wraps(fn)
-    async def method(self, *args, ssl=None, **kwargs):
-        # create_server() takes an SSLContext (a bool is asyncio's
-        # TypeError); the client side treats any true value as TLS.
-        if not ((ssl is not None and not isinstance(ssl, bool)) if server
-                else ssl):
-            return await fn(self, *args, ssl=ssl, **kwargs)
-        if kwargs.get("sock") is None:
-            raise NotImplementedError(_TLS_MSG)
-        if not server:
-            # _create_connection_transport() below refuses.
-            return await fn(self, *args, ssl=ssl, **kwargs)
-        # The server keeps what it took: make it (not serving, without the
-        # TLS-only options asyncio rejects without ssl), then close it.
-        kwargs.pop("ssl_handshake_timeout", None)
-        kwargs.pop("ssl_shutdown_timeout", None)
-        kwargs["start_serving"] = False
-        srv = await fn(self, *args, **kwargs)
-        srv.close()
-        raise NotImplementedError(_TLS_MSG)
-
-    return method
+def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,
+                        *, server_side=False, server_hostname=None,
+                        extra=None, server=None,
+                        ssl_handshake_timeout=(
+                            constants.SSL_HANDSHAKE_TIMEOUT),
+                        ssl_shutdown_timeout=constants.SSL_SHUTDOWN_TIMEOUT):
+    """asyncio's selector _make_ssl_transport(): the TLS protocol between
+    the C socket transport and the application's protocol; returns the
+    application's transport."""
+    ssl_protocol = _SSLProtocol(
+        self, protocol, sslcontext, waiter,
+        server_side, server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout)
+    self._make_socket_transport(rawsock, ssl_protocol, extra=extra,
+                                server=server)
+    return ssl_protocol._app_transport
 
 
-def _create_connection_transport(self, sock, protocol_factory, ssl, *args,
-                                 **kwargs):
-    # Reached once asyncio has taken sock (create_connection,
-    # connect_accepted_socket, create_unix_connection); refused before
-    # protocol_factory() is called.
-    if ssl:
-        sock.close()
-        raise NotImplementedError(_TLS_MSG)
-    return _base._create_connection_transport(self, sock, protocol_factory,
-                                              ssl, *args, **kwargs)
+async def start_tls(self, transport, protocol, sslcontext, *,
+                    server_side=False, server_hostname=None,
+                    ssl_handshake_timeout=None, ssl_shutdown_timeout=None):
+    """Upgrade transport to TLS.
 
+    Return a new transport that *protocol* should start using
+    immediately.  (asyncio's base_events.start_tls(), identical on 3.11 to
+    3.13, except that the protocol is _SSLProtocol.)
+    """
+    if ssl is None:
+        raise RuntimeError('Python ssl module is not available')
 
-def _make_ssl_transport(self, *args, **kwargs):
-    raise NotImplementedError(_TLS_MSG)
+    if not isinstance(sslcontext, ssl.SSLContext):
+        raise TypeError(
+            f'sslcontext is expected to be an instance of ssl.SSLContext, '
+            f'got {sslcontext!r}')
+
+    if not getattr(transport, '_start_tls_compatible', False):
+        raise TypeError(
+            f'transport {transport!r} is not supported by start_tls()')
+
+    waiter = self.create_future()
+    ssl_protocol = _SSLProtocol(
+        self, protocol, sslcontext, waiter,
+        server_side, server_hostname,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout,
+        call_connection_made=False)
+
+    # Pause early so that "ssl_protocol.data_received()" doesn't have a
+    # chance to get called before "ssl_protocol.connection_made()".
+    transport.pause_reading()
+
+    transport.set_protocol(ssl_protocol)
+    conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
+    resume_cb = self.call_soon(transport.resume_reading)
+
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        conmade_cb.cancel()
+        resume_cb.cancel()
+        raise
+
+    return ssl_protocol._app_transport
 
 
 class _SendfileFallbackProtocol(asyncio.base_events._SendfileFallbackProtocol):
@@ -217,19 +250,23 @@ async def _sendfile_fallback(self, transp, file, offset, count):
 
 for _name, _fn in {
     # connections and servers
-    "create_connection": _no_tls(_base.create_connection, False),
-    "create_server": _no_tls(_base.create_server, True),
-    # Its sock is positional, always given: _create_connection_transport()
-    # refuses TLS once asyncio's checks have passed.
+    "create_connection": _base.create_connection,
+    "create_server": _base.create_server,
     "connect_accepted_socket": _base.connect_accepted_socket,
-    "create_unix_connection": _no_tls(_unix.create_unix_connection, False),
-    "create_unix_server": _no_tls(_unix.create_unix_server, True),
+    "create_unix_connection": _unix.create_unix_connection,
+    "create_unix_server": _unix.create_unix_server,
     "_ensure_resolved": _base._ensure_resolved,
     "_create_server_getaddrinfo": _base._create_server_getaddrinfo,
     "_connect_sock": _base._connect_sock,
-    "_create_connection_transport": _create_connection_transport,
+    "_create_connection_transport": _base._create_connection_transport,
     "_getaddrinfo_debug": _base._getaddrinfo_debug,
+    # TLS: the set-up above with ssl=, and the accept path of a TLS server
+    # (called from the C acceptor, one Task per connection as in asyncio,
+    # whose handshake dwarfs it); both reach _SSLProtocol through
+    # _make_ssl_transport.
     "_make_ssl_transport": _make_ssl_transport,
+    "_accept_connection2": _selector._accept_connection2,
+    "start_tls": start_tls,
     # sendfile: os.sendfile() on the socket, or read + send
     "sendfile": _base.sendfile,
     "_sendfile_native": _selector._sendfile_native,
@@ -284,7 +321,6 @@ def _not_yet(name):
 NOT_IMPLEMENTED = {
     "subprocess_exec": "subprocesses",
     "subprocess_shell": "subprocesses",
-    "start_tls": "TLS",
 }
 
 for _name in NOT_IMPLEMENTED:

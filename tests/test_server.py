@@ -628,37 +628,6 @@ def test_create_connection_argument_errors(loop):
     ]
 
 
-def test_tls_requests_not_implemented(impl, loop, tmp_path):
-    if impl.name != "eloop":
-        pytest.skip("eloop-specific: TLS is a later eloop issue")
-    ctx = ssl.create_default_context()
-    port = free_port()
-
-    async def main():
-        for coro in (
-                loop.create_connection(asyncio.Protocol, "127.0.0.1", port,
-                                       ssl=ctx),
-                loop.create_connection(asyncio.Protocol, "127.0.0.1", port,
-                                       ssl=True),
-                loop.create_server(asyncio.Protocol, "127.0.0.1", 0,
-                                   ssl=ctx),
-                loop.create_unix_server(asyncio.Protocol,
-                                        str(tmp_path / "t"), ssl=ctx),
-                loop.create_unix_connection(asyncio.Protocol,
-                                            str(tmp_path / "t"), ssl=ctx,
-                                            server_hostname="x")):
-            with pytest.raises(NotImplementedError, match="TLS"):
-                await coro
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        with pytest.raises(NotImplementedError, match="TLS"):
-            loop._start_serving(asyncio.Protocol, sock, ctx)
-        sock.close()
-
-    run(loop, main())
-    assert not os.path.exists(tmp_path / "t")
-
-
 # ------------------------------------------ round trips (need transports)
 
 def test_tcp_echo_create_server_create_connection(loop):

@@ -8,11 +8,7 @@ create_connection() cancelled while waiting for connection_made, for
 one).  asyncio calls protocol_factory() after taking the socket but does
 not close it when the factory raises; eloop matches that too.
 
-eloop refuses what it does not implement yet (TLS, UDP).  Those refusals
-are eloop-only tests: once asyncio's checks have passed, the refusal
-closes the socket it was given, so nothing is left open behind the error
-and a peer waiting for a handshake sees EOF at once.  They become TLS and
-UDP tests when those land.
+TLS sockets taken and then failing a handshake: tests/test_tls.py.
 
 Every test runs with ResourceWarning recorded and fails on any unclosed
 socket found by gc.
@@ -63,25 +59,8 @@ def pair():
     b.close()
 
 
-@pytest.fixture
-def tcp_pair():
-    """A connected TCP (client, server-side) pair."""
-    lsock = socket.create_server(("127.0.0.1", 0))
-    client = socket.create_connection(lsock.getsockname())
-    peer, _ = lsock.accept()
-    lsock.close()
-    yield client, peer
-    client.close()
-    peer.close()
-
-
 def closed(sock):
     return sock.fileno() == -1
-
-
-def eloop_only(impl, why):
-    if impl.name != "eloop":
-        pytest.skip(why)
 
 
 class Boom(Exception):
@@ -112,8 +91,8 @@ def test_create_connection_rejects_without_taking(loop, socks):
         await refused(loop.create_connection(asyncio.Protocol, sock=stream,
                                              server_hostname="x"),
                       ValueError, "server_hostname is only meaningful")
-        # TLS asked for but checks fail first: asyncio's error, not eloop's
-        # refusal, and the socket is still the caller's.
+        # TLS asked for but checks fail first: asyncio's error, and the
+        # socket is still the caller's.
         await refused(loop.create_connection(
             asyncio.Protocol, sock=stream, ssl=ssl.create_default_context()),
             ValueError, "You must set server_hostname")
@@ -241,86 +220,7 @@ def test_cancelled_while_connecting_closes_socket(loop, pair, method):
     run(loop, main())
 
 
-# ------------------------------------------ eloop's refusals (TLS, UDP)
-
-TLS_LATER = "eloop-only: asyncio does TLS here (a TLS test once eloop has it)"
-
-
-def test_tls_refusal_closes_taken_client_socket(impl, loop, tcp_pair):
-    eloop_only(impl, TLS_LATER)
-    client, peer = tcp_pair
-    ctx = ssl.create_default_context()
-    made = []
-
-    async def main():
-        # aiohttp's way: its own connected socket, then ssl=.
-        await refused(loop.create_connection(
-            lambda: made.append(1), sock=client, ssl=ctx,
-            server_hostname="example.com"), NotImplementedError, "TLS")
-
-    run(loop, main())
-    assert closed(client)
-    assert made == []   # refused before the protocol was made
-    peer.settimeout(5)
-    assert peer.recv(1) == b""  # the peer is not left waiting
-
-
-def test_tls_refusal_closes_other_taken_sockets(impl, loop, pair):
-    eloop_only(impl, TLS_LATER)
-    a, b = pair
-    cctx = ssl.create_default_context()
-
-    async def main():
-        await refused(loop.connect_accepted_socket(
-            asyncio.Protocol, a,
-            ssl=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)),
-            NotImplementedError, "TLS")
-        assert closed(a)
-        await refused(loop.create_unix_connection(
-            asyncio.Protocol, sock=b, ssl=cctx, server_hostname="x"),
-            NotImplementedError, "TLS")
-        assert closed(b)
-
-    run(loop, main())
-
-
-@pytest.mark.parametrize("method", ["create_server", "create_unix_server"])
-def test_tls_refusal_closes_taken_server_socket(impl, loop, socks, tmp_path,
-                                                method):
-    eloop_only(impl, TLS_LATER)
-    if method == "create_server":
-        sock = socks()
-        sock.bind(("127.0.0.1", 0))
-    else:
-        sock = socks(socket.AF_UNIX)
-        sock.bind(str(tmp_path / "s"))
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-
-    async def main():
-        await refused(getattr(loop, method)(
-            asyncio.Protocol, sock=sock, ssl=ctx, ssl_handshake_timeout=5),
-            NotImplementedError, "TLS")
-
-    run(loop, main())
-    assert closed(sock)
-
-
-def test_tls_refusal_without_sock_creates_nothing(impl, loop, tmp_path):
-    eloop_only(impl, TLS_LATER)
-    ctx = ssl.create_default_context()
-
-    async def main():
-        await refused(loop.create_connection(asyncio.Protocol, "127.0.0.1",
-                                             9, ssl=ctx),
-                      NotImplementedError, "TLS")
-        await refused(loop.create_unix_server(
-            asyncio.Protocol, str(tmp_path / "s"),
-            ssl=ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)),
-            NotImplementedError, "TLS")
-
-    run(loop, main())
-    assert not (tmp_path / "s").exists()
-
+# ------------------------------------------ UDP
 
 def test_datagram_endpoint_takes_socket(loop, socks):
     # A sock= asyncio accepts is the transport's: closing the transport

@@ -30,8 +30,12 @@
  *     accept() up to `backlog` times, logging and re-arming a retry timer
  *     each time; we log once, stop, and retry once after
  *     ACCEPT_RETRY_DELAY.
- *   - TLS (sslcontext) is not implemented yet: _start_serving() raises
- *     NotImplementedError instead of failing each connection.
+ *
+ * A TLS server's connections take asyncio's own path instead: a Task of
+ * the loop's _accept_connection2() (asyncio's, by reference), which makes
+ * the TLS transport through _make_ssl_transport() and awaits the
+ * handshake with its timeout, reporting failures as asyncio does (in debug
+ * mode).  The handshake costs far more than the Task.
  */
 #include "state.h"
 
@@ -428,6 +432,7 @@ typedef struct {
     int type;                       /* family, type and proto, which */
     int proto;                      /* accepted sockets inherit */
     char direct;                    /* accept4() here (see sock.c) */
+    char tls;                       /* sslcontext is true */
 } AcceptorObject;
 
 static int
@@ -489,6 +494,29 @@ acceptor_pause(AcceptorObject *acc, PyObject *exc)
     return 0;
 }
 
+/* A connection to a TLS server: create_task(_accept_connection2(...)),
+ * as asyncio's _accept_connection() does; the Task's first step runs in
+ * the next iteration. */
+static int
+acceptor_start_tls(AcceptorObject *acc, PyObject *conn, PyObject *addr)
+{
+    PyObject *loop = (PyObject *)acc->loop;
+    PyObject *coro = PyObject_CallMethod(
+        loop, "_accept_connection2", "OO{sO}OOOO", acc->protocol_factory,
+        conn, "peername", addr, acc->sslcontext, acc->server,
+        acc->hs_timeout, acc->sd_timeout);
+    if (coro == NULL) {
+        return -1;
+    }
+    PyObject *task = PyObject_CallMethod(loop, "create_task", "O", coro);
+    Py_DECREF(coro);
+    if (task == NULL) {
+        return -1;
+    }
+    Py_DECREF(task);
+    return 0;
+}
+
 /* The listening socket is readable: asyncio's _accept_connection(). */
 static PyObject *
 acceptor_ready(AcceptorObject *acc)
@@ -538,6 +566,14 @@ acceptor_ready(AcceptorObject *acc)
                 return NULL;
             }
             Py_DECREF(r);
+        }
+        if (acc->tls) {
+            int rc = acceptor_start_tls(acc, conn, addr);
+            Py_DECREF(pair);
+            if (rc < 0) {
+                return NULL;
+            }
+            continue;
         }
         /* The protocol and transport are made in the next iteration, when
          * asyncio's _accept_connection2() task would first run. */
@@ -793,14 +829,9 @@ loop_start_serving(LoopObject *self, PyObject *args, PyObject *kwds)
                                      &backlog, &hs, &sd)) {
         return NULL;
     }
+    /* asyncio tests `if sslcontext:` per connection; once is enough. */
     int tls = PyObject_IsTrue(ssl);
     if (tls < 0) {
-        return NULL;
-    }
-    if (tls) {
-        PyErr_SetString(PyExc_NotImplementedError,
-                        "eloop does not implement TLS servers yet "
-                        "(planned: TLS); see the README");
         return NULL;
     }
     AcceptorObject *acc = PyObject_GC_New(AcceptorObject,
@@ -823,6 +854,7 @@ loop_start_serving(LoopObject *self, PyObject *args, PyObject *kwds)
     acc->fd = -1;
     acc->family = acc->type = acc->proto = 0;
     acc->direct = 0;
+    acc->tls = (char)tls;
     PyObject_GC_Track(acc);
     PyObject *fdobj = NULL, *r = NULL;
     if (acc->backlog == NULL || acc->hs_timeout == NULL
