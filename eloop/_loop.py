@@ -125,10 +125,19 @@ _unix = unix_events._UnixSelectorEventLoop
 #: (through _make_ssl_transport), the accept path of a TLS server (asyncio's
 #: _accept_connection2, which calls _make_ssl_transport) and start_tls().
 #: Looked up at each use, with sslproto.SSLProtocol's constructor signature,
-#: so that one assignment swaps the implementation.  Today asyncio's own
-#: (3.11+: the buffered protocol derived from uvloop's), running over
-#: eloop's C socket transport as a BufferedProtocol.
-_SSLProtocol = sslproto.SSLProtocol
+#: so that one assignment swaps the implementation: SSLProtocol below,
+#: asyncio's (3.11+: the buffered protocol derived from uvloop's) with the
+#: per-record work in C, running over eloop's C socket transport as a
+#: BufferedProtocol.
+class SSLProtocol(_eloop.SSLProtocolBase, sslproto.SSLProtocol):
+    """asyncio's SSLProtocol with its record path in C (src/ext/tls.c):
+    the hot attributes live in the C layout, and get_buffer(),
+    buffer_updated() and _write_appdata() run in C while the connection is
+    WRAPPED and nothing unusual is pending, calling asyncio's own methods
+    for everything else."""
+
+
+_SSLProtocol = SSLProtocol if ssl is not None else sslproto.SSLProtocol
 
 
 def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,
