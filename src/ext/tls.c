@@ -79,6 +79,20 @@ typedef struct {
      * asyncio's max_size, what one read of the transport can bring. */
     char *plain;
     eloop_state *st;    /* borrowed: our base type keeps the module alive */
+    /* Record boundaries of the ciphertext we put in the incoming BIO,
+     * from the 5-byte TLS record headers: whether a complete record is
+     * there to read, without an SSL read that would raise
+     * SSLWantReadError on a partial one (see may_read).  OpenSSL reads a
+     * MemoryBIO exactly record by record (no read-ahead: Python never
+     * turns it on), so what it consumed is `written - incoming.pending`. */
+    long long written;          /* ciphertext bytes put in the BIO */
+    long long complete_end;     /* stream offset after the last complete
+                                   record */
+    long long rec_end;          /* ... after the record being received */
+    unsigned char hdr[5];       /* its header, hdr_have bytes of it */
+    int hdr_have;
+    int unparsed;               /* not TLS records as we know them (an
+                                   SSLv2-style hello, say): always read */
 } SSLProtoObject;
 
 #define PLAIN_CAP (256 * 1024)
@@ -254,16 +268,55 @@ slot_true(SSLProtoObject *self, PyObject *v, const char *name)
     return v == Py_True ? 1 : v == Py_False ? 0 : PyObject_IsTrue(v);
 }
 
-/* 1 if a record may be waiting: ciphertext in the incoming BIO or
- * plaintext left in the SSL object.  Asking first spares the
+/* Follows the record headers in n more ciphertext bytes. */
+static void
+track_records(SSLProtoObject *self, const unsigned char *p, Py_ssize_t n)
+{
+    long long pos = self->written;
+    Py_ssize_t i = 0;
+    self->written += n;
+    while (!self->unparsed && i < n) {
+        if (self->hdr_have < 5) {
+            while (self->hdr_have < 5 && i < n) {
+                self->hdr[self->hdr_have++] = p[i++];
+            }
+            if (self->hdr_have < 5) {
+                break;
+            }
+            /* content type 20-24, version 3.x, length up to 2^14 plus
+             * the expansion TLS allows */
+            unsigned len = ((unsigned)self->hdr[3] << 8) | self->hdr[4];
+            if (self->hdr[0] < 20 || self->hdr[0] > 24 || self->hdr[1] != 3
+                || len > 16384 + 2048) {
+                self->unparsed = 1;
+                break;
+            }
+            self->rec_end = pos + i + len;
+        }
+        long long left = self->rec_end - (pos + i);
+        Py_ssize_t take = left < (long long)(n - i) ? (Py_ssize_t)left
+                                                    : n - i;
+        i += take;
+        if (pos + i == self->rec_end) {
+            self->complete_end = self->rec_end;
+            self->hdr_have = 0;
+        }
+    }
+}
+
+/* 1 if a read may give something: a complete record in the incoming BIO
+ * or plaintext left in the SSL object.  Asking first spares the
  * SSLWantReadError an empty read raises (an exception object with a
- * formatted message, per read event). */
+ * formatted message, per read event and per partial record). */
 static int
 may_read(SSLProtoObject *self, PyObject *target)
 {
     Py_ssize_t n = attr_size(self->incoming, self->st->tl.str_pending);
-    if (n != 0) {
-        return n < 0 ? -1 : 1;
+    if (n < 0) {
+        return -1;
+    }
+    if (self->unparsed ? n > 0 : self->complete_end > self->written - n) {
+        return 1;
     }
     n = call_size(target, self->st->tl.str_pending);
     return n < 0 ? -1 : n > 0;
@@ -685,6 +738,9 @@ SSLProto_buffer_updated(SSLProtoObject *self, PyObject *arg)
     PyObject *r = mv ? PyObject_CallMethodOneArg(bio, st->tl.str_write, mv)
                      : NULL;
     Py_XDECREF(mv);
+    if (r != NULL) {
+        track_records(self, pb.buf, nbytes);
+    }
     PyBuffer_Release(&pb);
     if (discard(r) < 0) {
         return NULL;
