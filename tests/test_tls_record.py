@@ -2,7 +2,8 @@
 stock asyncio: how ciphertext arrives (byte by byte, many records at once,
 application data in the handshake's last segment), BufferedProtocol apps
 with tiny buffers, flow control both ways through TLS, a custom
-SSLContext.sslobject_class, and 200 MB each way.
+SSLContext.sslobject_class, 200 MB each way, and a renegotiation
+request (refused as asyncio refuses it).
 
 The peer that needs exact control of the ciphertext is driven by hand: a
 plain socket on the loop (sock_* calls) with an ssl.SSLObject over
@@ -11,8 +12,11 @@ MemoryBIOs, so the test decides how the encrypted bytes are cut.
 
 import asyncio
 import os
+import shutil
 import socket
 import ssl
+import subprocess
+import threading
 
 import pytest
 
@@ -461,3 +465,64 @@ def test_200mb_both_ways(loop):
         return got
 
     assert loop.run_until_complete(main()) == total
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
+def test_renegotiation_refused_as_asyncio(loop):
+    """A TLS 1.2 client asking to renegotiate (openssl s_client's "R")
+    loses the connection with an SSLError: data before it was delivered,
+    nothing reaches the exception handler."""
+    ctx = server_ctx()
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    got = []
+    done = loop.create_future()
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport = transport
+
+        def data_received(self, data):
+            got.append(bytes(data))
+            self.transport.write(data.upper())
+
+        def connection_lost(self, exc):
+            if not done.done():
+                done.set_result(exc)
+
+    def client(port, out):
+        p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect",
+                              "127.0.0.1:%d" % port],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        try:
+            p.stdin.write(b"hello\n")
+            p.stdin.flush()
+            for line in p.stdout:       # the echo: the session is up
+                if line == b"HELLO\n":
+                    break
+            p.stdin.write(b"R\n")
+            p.stdin.flush()
+            p.wait(20)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+            out.append(p.returncode)
+
+    async def main():
+        srv = await loop.create_server(P, "127.0.0.1", 0, ssl=ctx)
+        port = srv.sockets[0].getsockname()[1]
+        out = []
+        th = threading.Thread(target=client, args=(port, out))
+        th.start()
+        exc = await asyncio.wait_for(done, 30)
+        await loop.run_in_executor(None, th.join)
+        srv.close()
+        await srv.wait_closed()
+        return exc
+
+    exc = loop.run_until_complete(main())
+    assert isinstance(exc, ssl.SSLError)
+    assert got == [b"hello\n"]
