@@ -134,7 +134,18 @@ class SSLProtocol(_eloop.SSLProtocolBase, sslproto.SSLProtocol):
     the hot attributes live in the C layout, and get_buffer(),
     buffer_updated() and _write_appdata() run in C while the connection is
     WRAPPED and nothing unusual is pending, calling asyncio's own methods
-    for everything else."""
+    for everything else.  The application's transport is
+    _eloop.SSLTransport, asyncio's _SSLProtocolTransport with write() and
+    writelines() in C."""
+
+    def _get_app_transport(self):
+        # asyncio's, with the transport class swapped.
+        if self._app_transport is None:
+            if self._app_transport_created:
+                raise RuntimeError('Creating _SSLProtocolTransport twice')
+            self._app_transport = _eloop.SSLTransport(self._loop, self)
+            self._app_transport_created = True
+        return self._app_transport
 
 
 _SSLProtocol = SSLProtocol if ssl is not None else sslproto.SSLProtocol

@@ -526,3 +526,39 @@ def test_renegotiation_refused_as_asyncio(loop):
     exc = loop.run_until_complete(main())
     assert isinstance(exc, ssl.SSLError)
     assert got == [b"hello\n"]
+
+
+def test_app_transport_write_checks(loop):
+    """The TLS transport's write() refuses what asyncio refuses, with its
+    message, and ignores empty data."""
+    errors = []
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            for bad in ("text", 12, None):
+                try:
+                    transport.write(bad)
+                except TypeError as e:
+                    errors.append(str(e))
+            transport.write(b"")
+            transport.write(memoryview(b""))
+            transport.writelines([b"a", b"b"])
+            transport.writelines(iter([b"c"]))
+            transport.write(b"d")
+            assert isinstance(transport, asyncio.sslproto._SSLProtocolTransport)
+
+    async def main():
+        srv, addr, _ = await echo_server(loop, P)
+        r, w = await asyncio.open_connection(*addr, ssl=client_ctx(),
+                                             server_hostname="localhost")
+        got = await r.readexactly(4)
+        w.close()
+        await w.wait_closed()
+        srv.close()
+        await srv.wait_closed()
+        return got
+
+    assert loop.run_until_complete(main()) == b"abcd"
+    assert errors == ["data: expecting a bytes-like instance, got str",
+                      "data: expecting a bytes-like instance, got int",
+                      "data: expecting a bytes-like instance, got NoneType"]

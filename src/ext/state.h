@@ -143,6 +143,10 @@ typedef struct {
         PyObject *WRAPPED, *DO_HANDSHAKE, *FLUSHING, *SHUTDOWN;
                                         /* SSLProtocolState members */
         PyObject *py_write_appdata;     /* SSLProtocol._write_appdata */
+        PyTypeObject *SSLTransportType; /* subclass of asyncio's
+                                           _SSLProtocolTransport */
+        PyObject *c_write_appdata;      /* SSLProtocolBase's descriptor */
+        PyObject *str_ssl_protocol, *str_write_appdata;
         PyObject *str_pending, *str_read, *str_write, *str_append;
         PyObject *str_call_soon, *str__sslobj, *str_max_size;
         PyObject *str_do_read, *str_do_write, *str_do_handshake;

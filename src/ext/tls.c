@@ -24,6 +24,11 @@
  *                              SSLObject.write per buffer, the outgoing BIO
  *                              to the transport, flow control checked.
  *
+ * The application's transport is SSLTransport, asyncio's
+ * _SSLProtocolTransport with write() and writelines() in C (same checks,
+ * same messages), so a write goes from the application to the record
+ * path with no Python frame either.
+ *
  * Anything else -- the handshake, shutdown, a non-empty write backlog, a
  * threshold crossed, end of stream, an error -- calls the very Python
  * methods asyncio would call at that point, so behaviour (callback order,
@@ -771,6 +776,8 @@ SSLProto_buffer_updated(SSLProtoObject *self, PyObject *arg)
 static PyObject *
 SSLProto_write_appdata(SSLProtoObject *self, PyObject *list_of_data)
 {
+    /* Reached from Python (asyncio code, the tests) and from
+     * SSLTransport_write, which checked the type first. */
     eloop_state *st = self->st;
     PyObject *bl = self->write_backlog;
     int fast = self->state == st->tl.WRAPPED && bl != NULL
@@ -871,6 +878,95 @@ SSLProto_write_appdata(SSLProtoObject *self, PyObject *list_of_data)
     Py_RETURN_NONE;
 }
 
+/* --------------------------------------------------------------------- */
+/* SSLTransport: asyncio's _SSLProtocolTransport, write paths in C         */
+
+/* self._ssl_protocol._write_appdata(list_of_data) */
+static PyObject *
+forward_appdata(PyObject *self, PyObject *list_of_data, eloop_state *st)
+{
+    PyObject *proto = PyObject_GetAttr(self, st->tl.str_ssl_protocol);
+    if (proto == NULL) {
+        return NULL;
+    }
+    PyObject *r;
+    if (PyObject_TypeCheck(proto, st->tl.SSLProtocolBaseType)) {
+        /* Ours: call the C function unless the class overrides it (an
+         * override set on a single instance is not looked for). */
+        PyObject *m = PyObject_GetAttr((PyObject *)Py_TYPE(proto),
+                                       st->tl.str_write_appdata);
+        if (m == NULL) {
+            Py_DECREF(proto);
+            return NULL;
+        }
+        r = m == st->tl.c_write_appdata
+            ? SSLProto_write_appdata((SSLProtoObject *)proto, list_of_data)
+            : PyObject_CallMethodOneArg(proto, st->tl.str_write_appdata,
+                                        list_of_data);
+        Py_DECREF(m);
+    }
+    else {
+        r = PyObject_CallMethodOneArg(proto, st->tl.str_write_appdata,
+                                      list_of_data);
+    }
+    Py_DECREF(proto);
+    return r;
+}
+
+static PyObject *
+SSLTransport_write(PyObject *self, PyObject *data)
+{
+    eloop_state *st = PyType_GetModuleState(Py_TYPE(self));
+    if (!PyBytes_Check(data) && !PyByteArray_Check(data)
+        && !PyMemoryView_Check(data)) {
+        PyErr_Format(PyExc_TypeError,
+                     "data: expecting a bytes-like instance, got %s",
+                     Py_TYPE(data)->tp_name);
+        return NULL;
+    }
+    int nonempty = PyObject_IsTrue(data);
+    if (nonempty <= 0) {
+        return nonempty < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *one = PyTuple_Pack(1, data);
+    if (one == NULL) {
+        return NULL;
+    }
+    PyObject *r = forward_appdata(self, one, st);
+    Py_DECREF(one);
+    return r;
+}
+
+static PyObject *
+SSLTransport_writelines(PyObject *self, PyObject *list_of_data)
+{
+    return forward_appdata(self, list_of_data,
+                           PyType_GetModuleState(Py_TYPE(self)));
+}
+
+static PyMethodDef SSLTransport_methods[] = {
+    {"write", SSLTransport_write, METH_O,
+     "Write some data bytes to the transport (asyncio's)."},
+    {"writelines", SSLTransport_writelines, METH_O,
+     "Write a list (or any iterable) of data bytes to the transport."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot SSLTransport_slots[] = {
+    {Py_tp_doc, "asyncio's _SSLProtocolTransport with write() and "
+                "writelines() in C."},
+    {Py_tp_methods, SSLTransport_methods},
+    {0, NULL},
+};
+
+/* No fields of its own: the layout (and __dict__) is asyncio's class's. */
+static PyType_Spec SSLTransport_spec = {
+    .name = "eloop._eloop.SSLTransport",
+    .basicsize = 0,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = SSLTransport_slots,
+};
+
 static PyMethodDef SSLProto_methods[] = {
     {"get_buffer", (PyCFunction)SSLProto_get_buffer, METH_O, NULL},
     {"buffer_updated", (PyCFunction)SSLProto_buffer_updated, METH_O, NULL},
@@ -912,6 +1008,8 @@ static PyType_Spec SSLProto_spec = {
     X(str_call_eof_received, "_call_eof_received")                          \
     X(str_start_shutdown, "_start_shutdown")                                \
     X(str_fatal_error, "_fatal_error")                                      \
+    X(str_ssl_protocol, "_ssl_protocol")                                    \
+    X(str_write_appdata, "_write_appdata")                                  \
     X(msg_fatal, "Fatal error on SSL protocol")
 
 int
@@ -942,7 +1040,7 @@ tls_state_init(PyObject *mod, eloop_state *st)
     if (no_ssl) {
         return 0;
     }
-    PyObject *states = NULL, *proto = NULL;
+    PyObject *states = NULL, *proto = NULL, *base = NULL, *bases = NULL;
     int rc = -1;
     if (st->tl.SSLObject == NULL
         || eloop_import_attr(&states, "asyncio.sslproto",
@@ -959,19 +1057,36 @@ tls_state_init(PyObject *mod, eloop_state *st)
         || (st->tl.SHUTDOWN = PyObject_GetAttrString(states, "SHUTDOWN"))
                == NULL
         || (st->tl.py_write_appdata = PyObject_GetAttrString(
-                proto, "_write_appdata")) == NULL) {
+                proto, "_write_appdata")) == NULL
+        || eloop_import_attr(&base, "asyncio.sslproto",
+                             "_SSLProtocolTransport") < 0
+        || (bases = PyTuple_Pack(1, base)) == NULL
+        || (st->tl.SSLTransportType = (PyTypeObject *)
+                PyType_FromModuleAndSpec(mod, &SSLTransport_spec, bases))
+               == NULL
+        || PyModule_AddType(mod, st->tl.SSLTransportType) < 0) {
         goto done;
     }
+    /* The method descriptor of our _write_appdata, to recognise it. */
+    st->tl.c_write_appdata = PyDict_GetItemWithError(
+        st->tl.SSLProtocolBaseType->tp_dict, st->tl.str_write_appdata);
+    if (st->tl.c_write_appdata == NULL) {
+        goto done;
+    }
+    Py_INCREF(st->tl.c_write_appdata);
     rc = 0;
 done:
     Py_XDECREF(states);
     Py_XDECREF(proto);
+    Py_XDECREF(base);
+    Py_XDECREF(bases);
     return rc;
 }
 
 #define TL_OBJECTS(X)                                                       \
     X(SSLProtocolBaseType) X(SSLObject) X(SSLAgainErrors) X(WRAPPED)        \
-    X(DO_HANDSHAKE) X(FLUSHING) X(SHUTDOWN) X(py_write_appdata)
+    X(DO_HANDSHAKE) X(FLUSHING) X(SHUTDOWN) X(py_write_appdata)            \
+    X(SSLTransportType) X(c_write_appdata)
 
 int
 tls_state_traverse(eloop_state *st, visitproc visit, void *arg)
