@@ -112,6 +112,7 @@ class Echo(asyncio.Protocol):
     def __init__(self):
         self.chunks = []
         self.lost = None
+        self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport):
         self.transport = transport
@@ -122,6 +123,17 @@ class Echo(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.lost = exc
+        self.closed.set_result(None)
+
+
+async def close_all(srv, client, protos):
+    """Close the manual client, wait for the server side to see it go,
+    close the server."""
+    client.close()
+    for p in protos:
+        await asyncio.wait_for(p.closed, 10)
+    srv.close()
+    await srv.wait_closed()
 
 
 async def echo_server(loop, factory=Echo, ctx=None):
@@ -149,9 +161,7 @@ def test_ciphertext_cut_anywhere(loop, cut):
         await c.handshake()
         await c.send_cut(c.encrypt(msg), cut)
         back = await c.read_exactly(len(msg))
-        c.close()
-        srv.close()
-        await srv.wait_closed()
+        await close_all(srv, c, protos)
         return back, protos
 
     back, protos = loop.run_until_complete(main())
@@ -171,9 +181,7 @@ def test_many_small_records_in_one_segment(loop):
         blob = b"".join(c.encrypt(p) for p in parts)
         await loop.sock_sendall(c.sock, blob)
         back = await c.read_exactly(2000)
-        c.close()
-        srv.close()
-        await srv.wait_closed()
+        await close_all(srv, c, protos)
         return back, protos
 
     back, protos = loop.run_until_complete(main())
@@ -202,9 +210,7 @@ def test_app_data_with_the_handshakes_last_flight(loop):
         last = await c.handshake(hold_last=True)
         await loop.sock_sendall(c.sock, last + c.encrypt(b"hello"))
         back = await c.read_exactly(5)
-        c.close()
-        srv.close()
-        await srv.wait_closed()
+        await close_all(srv, c, protos)
         return back
 
     assert loop.run_until_complete(main()) == b"hello"
@@ -509,6 +515,11 @@ def test_renegotiation_refused_as_asyncio(loop):
             if p.poll() is None:
                 p.kill()
             p.wait()
+            p.stdout.close()
+            try:
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
             out.append(p.returncode)
 
     async def main():
