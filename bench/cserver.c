@@ -188,6 +188,19 @@ static void pump(int fd)
 
 static void on_readable(int fd);
 
+/* source/sink: append to the partial input line; its '\n' or NULL */
+static char *add_input(conn_t *c, const unsigned char *data, size_t n)
+{
+    char *nb = realloc(c->in, c->in_len + n + 1);
+    if (!nb)
+        die("realloc");
+    memcpy(nb + c->in_len, data, n);
+    c->in = nb;
+    c->in_len += n;
+    c->in[c->in_len] = 0;
+    return memchr(c->in, '\n', c->in_len);
+}
+
 static void flush_pending(int fd)
 {
     conn_t *c = &conns[fd];
@@ -275,14 +288,7 @@ static void on_sink_tls(int fd, const unsigned char *data, size_t n)
 {
     conn_t *c = &conns[fd];
     if (!c->sent) {
-        char *nb = realloc(c->in, c->in_len + n + 1);
-        if (!nb)
-            die("realloc");
-        memcpy(nb + c->in_len, data, n);
-        c->in = nb;
-        c->in_len += n;
-        c->in[c->in_len] = 0;
-        char *nl = memchr(c->in, '\n', c->in_len);
+        char *nl = add_input(c, data, n);
         if (!nl) {
             if (c->in_len > 64)
                 drop(fd);
@@ -404,14 +410,7 @@ static void on_data(int fd, ssize_t n)
 #endif
         break;
     case M_SOURCE: {
-        char *nb = realloc(c->in, c->in_len + n + 1);
-        if (!nb)
-            die("realloc");
-        memcpy(nb + c->in_len, scratch, n);
-        c->in = nb;
-        c->in_len += n;
-        c->in[c->in_len] = 0;
-        char *nl = memchr(c->in, '\n', c->in_len);
+        char *nl = add_input(c, scratch, n);
         if (nl) {
             c->count = atoll(c->in);
             set_events(fd, EPOLLOUT);

@@ -228,11 +228,11 @@ ssl_target(SSLProtoObject *self)
     return self->raw;
 }
 
-/* obj.<name> as a Py_ssize_t (MemoryBIO.pending and the like) */
+/* A call's int result as a Py_ssize_t (-1 with the error if it failed);
+ * takes the reference. */
 static Py_ssize_t
-attr_size(PyObject *obj, PyObject *name)
+take_size(PyObject *v)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
     if (v == NULL) {
         return -1;
     }
@@ -241,17 +241,18 @@ attr_size(PyObject *obj, PyObject *name)
     return n;
 }
 
+/* obj.<name> as a Py_ssize_t (MemoryBIO.pending and the like) */
+static inline Py_ssize_t
+attr_size(PyObject *obj, PyObject *name)
+{
+    return take_size(PyObject_GetAttr(obj, name));
+}
+
 /* obj.<name>() as a Py_ssize_t */
-static Py_ssize_t
+static inline Py_ssize_t
 call_size(PyObject *obj, PyObject *name)
 {
-    PyObject *v = PyObject_CallMethodNoArgs(obj, name);
-    if (v == NULL) {
-        return -1;
-    }
-    Py_ssize_t n = PyLong_AsSsize_t(v);
-    Py_DECREF(v);
-    return n;
+    return take_size(PyObject_CallMethodNoArgs(obj, name));
 }
 
 static Py_ssize_t
@@ -439,12 +440,7 @@ read_into(SSLProtoObject *self, PyObject *target, PyObject *bufobj,
         self->st->tl.str_read, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
         NULL);
     Py_DECREF(len);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_ssize_t count = PyLong_AsSsize_t(r);
-    Py_DECREF(r);
-    return count;
+    return take_size(r);
 }
 
 /* asyncio's _do_read__copied(), decrypting into self->plain.  Returns 1
@@ -712,7 +708,8 @@ SSLProto_get_buffer(SSLProtoObject *self, PyObject *arg)
         Py_XSETREF(self->ssl_buffer, nb);
         Py_XSETREF(self->ssl_buffer_view, nv);
     }
-    return Py_NewRef(need(self, self->ssl_buffer_view, "_ssl_buffer_view"));
+    PyObject *view = need(self, self->ssl_buffer_view, "_ssl_buffer_view");
+    return view ? Py_NewRef(view) : NULL;
 }
 
 /* asyncio's buffer_updated() */
@@ -837,7 +834,8 @@ SSLProto_write_appdata(SSLProtoObject *self, PyObject *list_of_data)
                                                     data);
             Py_ssize_t len = r ? PyObject_Size(data) : -1;
             PyObject *sz = len >= 0 ? PyLong_FromSsize_t(len) : NULL;
-            PyObject *tot = sz && self->write_buffer_size
+            PyObject *tot = sz && need(self, self->write_buffer_size,
+                                       "_write_buffer_size")
                 ? PyNumber_Add(self->write_buffer_size, sz) : NULL;
             Py_XDECREF(r);
             Py_XDECREF(sz);
