@@ -5,11 +5,12 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking set-up code borrowed from asyncio (see
 "TCP/Unix networking" below) and the methods later issues deliver, which
-raise NotImplementedError.  Two exceptions for now, where Python runs per
+raise NotImplementedError.  One exception for now, where Python runs per
 event: the pipe transports, asyncio's own (unix_events), whose reads and
 writes run in Python (a C pipe transport over the stream base is planned,
-issue #10); and TLS, asyncio's own SSLProtocol over the C socket transport
-(_SSLProtocol below; a record path in C is planned, issue #11).
+issue #10).  TLS is asyncio's own SSLProtocol state machine with its
+record path in C (SSLProtocol below, src/ext/tls.c): Python runs per
+connection (handshake, shutdown) and on unusual events only.
 """
 import asyncio
 import os
