@@ -116,6 +116,9 @@ class Loop(_eloop.Loop, asyncio.AbstractEventLoop):
 # where Python costs nothing measurable next to the syscalls, and sharing
 # it keeps every check, message and edge case identical to asyncio's on
 # every Python version, including future fixes.
+# Two exceptions, restated below because asyncio's name
+# sslproto.SSLProtocol inside: _make_ssl_transport() and start_tls() (the
+# latter identical on 3.11 to 3.13), so that TLS goes through _SSLProtocol.
 
 _base = base_events.BaseEventLoop
 _selector = selector_events.BaseSelectorEventLoop
@@ -125,9 +128,14 @@ _unix = unix_events._UnixSelectorEventLoop
 #: create_connection/create_server/the Unix variants/connect_accepted_socket
 #: (through _make_ssl_transport), the accept path of a TLS server (asyncio's
 #: _accept_connection2, which calls _make_ssl_transport) and start_tls().
-#: Looked up at each use, with sslproto.SSLProtocol's constructor signature,
-#: so that one assignment swaps the implementation: SSLProtocol below,
-#: asyncio's (3.11+: the buffered protocol derived from uvloop's) with the
+#: Looked up at each use, so that one assignment swaps the implementation.
+#: What the callers rely on: sslproto.SSLProtocol's constructor signature,
+#: its `_app_transport` (the application's transport, returned to the
+#: caller), and being the protocol of the raw socket transport
+#: (connection_made(), then its reads; start_tls passes
+#: call_connection_made=False and calls connection_made() itself, via
+#: call_soon, after set_protocol()).  Today SSLProtocol below: asyncio's
+#: own (3.11+: the buffered protocol derived from uvloop's) with the
 #: per-record work in C, running over eloop's C socket transport as a
 #: BufferedProtocol.
 class SSLProtocol(_eloop.SSLProtocolBase, sslproto.SSLProtocol):

@@ -1,5 +1,6 @@
 """Real frameworks on each loop: an aiohttp server and client exchanging
-requests, and uvicorn serving an ASGI app (smoke tests).
+requests, and uvicorn serving an ASGI app (smoke tests); both again over
+TLS (tests/certs).
 
 Skipped where the framework is not installed; test.sh installs both."""
 import asyncio
@@ -125,3 +126,110 @@ def test_uvicorn_serves_asgi_app(loop_factory):
         sock.close()
     assert got == [(b"HTTP/1.1 200 OK", {"path": f"/p{i}", "len": i * 1000})
                    for i in range(5)]
+
+
+# ------------------------------------------------------------ over TLS
+
+def _certs():
+    import os
+    import ssl
+    certs = os.path.join(os.path.dirname(__file__), "certs")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(os.path.join(certs, "server.pem"))
+    client = ssl.create_default_context(
+        cafile=os.path.join(certs, "ca.pem"))
+    return certs, server, client
+
+
+def test_aiohttp_https_server_and_client(loop_factory):
+    aiohttp = pytest.importorskip("aiohttp")
+    from aiohttp import web
+    _, sctx, cctx = _certs()
+
+    async def hello(request):
+        return web.Response(text="hello " + request.match_info["name"])
+
+    async def upload(request):
+        return web.json_response({"len": len(await request.read())})
+
+    async def main():
+        app = web.Application()
+        app.router.add_get("/hello/{name}", hello)
+        app.router.add_post("/upload", upload)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=sctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        base = f"https://localhost:{port}"
+        results = []
+        try:
+            connector = aiohttp.TCPConnector(ssl=cctx)
+            async with aiohttp.ClientSession(connector=connector) as session:
+                for i in range(10):  # keep-alive reuse over one TLS session
+                    async with session.get(f"{base}/hello/n{i}") as r:
+                        results.append((r.status, await r.text()))
+                async with session.post(f"{base}/upload",
+                                        data=b"z" * 1_000_000) as r:
+                    got = await r.json()
+            # A client without the CA refuses the server.
+            async with aiohttp.ClientSession() as session:
+                with pytest.raises(aiohttp.ClientConnectorCertificateError):
+                    await session.get(f"{base}/hello/x")
+        finally:
+            await runner.cleanup()
+        return results, got
+
+    results, got = _run(loop_factory, main())
+    assert results == [(200, f"hello n{i}") for i in range(10)]
+    assert got == {"len": 1_000_000}
+
+
+def test_uvicorn_https(loop_factory):
+    uvicorn = pytest.importorskip("uvicorn")
+    import os
+    certs, _, cctx = _certs()
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(
+                        scope["scheme"]))]})
+        await send({"type": "http.response.body",
+                    "body": scope["scheme"].encode()})
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def request():
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=cctx, server_hostname="localhost")
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head.split(b"\r\n")[0], body
+
+    async def main():
+        pem = os.path.join(certs, "server.pem")
+        config = uvicorn.Config(app, loop="none", log_level="warning",
+                                lifespan="off", ssl_certfile=pem,
+                                ssl_keyfile=pem)
+        server = uvicorn.Server(config)
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            await asyncio.sleep(0.01)
+        try:
+            return [await request() for _ in range(3)]
+        finally:
+            server.should_exit = True
+            await serving
+
+    try:
+        got = _run(loop_factory, main())
+    finally:
+        sock.close()
+    assert got == [(b"HTTP/1.1 200 OK", b"https")] * 3
