@@ -2,8 +2,9 @@
 stock asyncio: how ciphertext arrives (byte by byte, many records at once,
 application data in the handshake's last segment), BufferedProtocol apps
 with tiny buffers, flow control both ways through TLS, a custom
-SSLContext.sslobject_class, 200 MB each way, and a renegotiation
-request (refused as asyncio refuses it).
+SSLContext.sslobject_class, 200 MB each way into a BufferedProtocol, the
+application transport's checks.  (tests/test_tls.py covers the rest of
+TLS, renegotiation included, and runs on this record path too.)
 
 The peer that needs exact control of the ciphertext is driven by hand: a
 plain socket on the loop (sock_* calls) with an ssl.SSLObject over
@@ -12,11 +13,8 @@ MemoryBIOs, so the test decides how the encrypted bytes are cut.
 
 import asyncio
 import os
-import shutil
 import socket
 import ssl
-import subprocess
-import threading
 
 import pytest
 
@@ -432,111 +430,72 @@ def test_pause_writing_through_tls(loop):
 
 
 @pytest.mark.timeout(180)
-def test_200mb_both_ways(loop):
-    """200 MB each way through two TLS ends on the same loop, checked
-    chunk by chunk."""
+def test_200mb_both_ways_into_a_buffered_protocol(loop):
+    """200 MB each way through two TLS ends on the same loop; the client
+    is a BufferedProtocol with a 64 KiB buffer (records decrypted straight
+    into it, a full buffer continued on the next iteration), checked
+    chunk by chunk.  (tests/test_tls.py sends 200 MB to a Protocol.)"""
     total = 200 * 1000 * 1000
     block = pattern(1 << 20, 9)
 
-    async def main():
-        srv, addr, _ = await echo_server(loop)
-        r, w = await asyncio.open_connection(*addr, ssl=client_ctx(),
-                                             server_hostname="localhost")
+    class Check(asyncio.BufferedProtocol):
+        def __init__(self):
+            self.buf = bytearray(65536)
+            self.view = memoryview(self.buf)
+            self.got = 0
+            self.bad = None
+            self.done = loop.create_future()
+            self.paused = None
 
-        async def writer():
-            left = total
-            while left:
-                n = min(left, len(block))
-                w.write(block[:n])
-                await w.drain()
-                left -= n
-
-        async def reader():
-            got = 0
-            while got < total:
-                data = await r.read(1 << 20)
-                assert data, "EOF after %d bytes" % got
-                off = got % len(block)
-                assert data == (block[off:] + block * 2)[:len(data)], got
-                got += len(data)
-            return got
-
-        t = asyncio.ensure_future(writer())
-        got = await reader()
-        await t
-        w.close()
-        await w.wait_closed()
-        srv.close()
-        await srv.wait_closed()
-        return got
-
-    assert loop.run_until_complete(main()) == total
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-def test_renegotiation_refused_as_asyncio(loop):
-    """A TLS 1.2 client asking to renegotiate (openssl s_client's "R")
-    loses the connection with an SSLError: data before it was delivered,
-    nothing reaches the exception handler."""
-    ctx = server_ctx()
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    got = []
-    done = loop.create_future()
-
-    class P(asyncio.Protocol):
         def connection_made(self, transport):
             self.transport = transport
 
-        def data_received(self, data):
-            got.append(bytes(data))
-            self.transport.write(data.upper())
+        def get_buffer(self, sizehint):
+            # A memoryview: asyncio fills the rest of a buffer through
+            # buffer[offset:], a copy for a bytearray.
+            return self.view
+
+        def buffer_updated(self, n):
+            off = self.got % len(block)
+            want = (block[off:] + block)[:n]
+            if self.bad is None and self.buf[:n] != want:
+                self.bad = self.got
+            self.got += n
+            if self.got >= total and not self.done.done():
+                self.done.set_result(None)
+
+        def pause_writing(self):
+            self.paused = loop.create_future()
+
+        def resume_writing(self):
+            self.paused.set_result(None)
+            self.paused = None
 
         def connection_lost(self, exc):
-            if not done.done():
-                done.set_result(exc)
-
-    def client(port, out):
-        p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect",
-                              "127.0.0.1:%d" % port],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL)
-        try:
-            p.stdin.write(b"hello\n")
-            p.stdin.flush()
-            for line in p.stdout:       # the echo: the session is up
-                if line == b"HELLO\n":
-                    break
-            p.stdin.write(b"R\n")
-            p.stdin.flush()
-            p.wait(20)
-        except (BrokenPipeError, subprocess.TimeoutExpired):
-            pass
-        finally:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-            p.stdout.close()
-            try:
-                p.stdin.close()
-            except BrokenPipeError:
-                pass
-            out.append(p.returncode)
+            if not self.done.done():
+                self.done.set_exception(exc or ConnectionError("lost"))
 
     async def main():
-        srv = await loop.create_server(P, "127.0.0.1", 0, ssl=ctx)
-        port = srv.sockets[0].getsockname()[1]
-        out = []
-        th = threading.Thread(target=client, args=(port, out))
-        th.start()
-        exc = await asyncio.wait_for(done, 30)
-        await loop.run_in_executor(None, th.join)
+        srv, addr, protos = await echo_server(loop)
+        tr, p = await loop.create_connection(Check, *addr, ssl=client_ctx(),
+                                             server_hostname="localhost")
+        left = total
+        while left:
+            n = min(left, len(block))
+            tr.write(block[:n])
+            left -= n
+            if p.paused is not None:
+                await p.paused
+        await p.done
+        tr.close()
+        await asyncio.wait_for(protos[0].closed, 30)
         srv.close()
         await srv.wait_closed()
-        return exc
+        return p
 
-    exc = loop.run_until_complete(main())
-    assert isinstance(exc, ssl.SSLError)
-    assert got == [b"hello\n"]
+    p = loop.run_until_complete(main())
+    assert p.bad is None, "wrong bytes at offset %d" % p.bad
+    assert p.got == total
 
 
 def test_app_transport_write_checks(loop):
