@@ -80,9 +80,12 @@ typedef struct {
     PyObject *raw;
     PyObject *raw_owner;
     /* Plaintext for data_received(): decrypted here, then copied into
-     * the bytes object handed over.  Allocated on first use; PLAIN_CAP is
-     * asyncio's max_size, what one read of the transport can bring. */
+     * the bytes object handed over.  Allocated on first use with room for
+     * one record, grown (to PLAIN_CAP at most) only when more comes at
+     * once: a short-lived or request/response connection then never
+     * costs the mmap/munmap glibc gives a 256 KiB block. */
     char *plain;
+    Py_ssize_t plain_cap;
     eloop_state *st;    /* borrowed: our base type keeps the module alive */
     /* Record boundaries of the ciphertext we put in the incoming BIO,
      * from the 5-byte TLS record headers: whether a complete record is
@@ -100,7 +103,10 @@ typedef struct {
                                    SSLv2-style hello, say): always read */
 } SSLProtoObject;
 
+/* asyncio's max_size, what one read of the transport can bring */
 #define PLAIN_CAP (256 * 1024)
+/* a record's plaintext at most (2^14), and some */
+#define PLAIN_MIN (17 * 1024)
 
 static PyMemberDef SSLProto_members[] = {
 #define MEMBER(name, f)                                                     \
@@ -177,6 +183,7 @@ SSLProto_dealloc(SSLProtoObject *self)
     SSLProto_clear(self);
     PyMem_Free(self->plain);
     self->plain = NULL;
+    self->plain_cap = 0;
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -449,13 +456,6 @@ static int
 read_copied(SSLProtoObject *self, PyObject *target)
 {
     eloop_state *st = self->st;
-    if (self->plain == NULL) {
-        self->plain = PyMem_Malloc(PLAIN_CAP);
-        if (self->plain == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-    }
     Py_ssize_t total = 0;
     int eof = 0;
     for (;;) {
@@ -466,12 +466,23 @@ read_copied(SSLProtoObject *self, PyObject *target)
             }
             break;
         }
-        PyObject *mv = PyMemoryView_FromMemory(self->plain + total,
-                                               PLAIN_CAP - total,
+        if (self->plain_cap - total < PLAIN_MIN
+            && self->plain_cap < PLAIN_CAP) {
+            Py_ssize_t cap = self->plain_cap ? self->plain_cap * 4
+                                             : PLAIN_MIN;
+            char *p = PyMem_Realloc(self->plain,
+                                    cap < PLAIN_CAP ? cap : PLAIN_CAP);
+            if (p == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            self->plain = p;
+            self->plain_cap = cap < PLAIN_CAP ? cap : PLAIN_CAP;
+        }
+        Py_ssize_t space = self->plain_cap - total;
+        PyObject *mv = PyMemoryView_FromMemory(self->plain + total, space,
                                                PyBUF_WRITE);
-        Py_ssize_t count = mv ? read_into(self, target, mv,
-                                          PLAIN_CAP - total)
-                              : -1;
+        Py_ssize_t count = mv ? read_into(self, target, mv, space) : -1;
         Py_XDECREF(mv);
         if (count < 0) {
             if (again_error(st) < 0) {
