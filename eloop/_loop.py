@@ -147,6 +147,16 @@ class SSLProtocol(_eloop.SSLProtocolBase, sslproto.SSLProtocol):
     _eloop.SSLTransport, asyncio's _SSLProtocolTransport with write() and
     writelines() in C."""
 
+    def __init__(self, *args, **kwargs):
+        # asyncio's __init__ makes a zeroed max_size (256 KiB) bytearray
+        # for get_buffer() per connection; ours allocates on first use
+        # (tls.c), so asyncio's is made empty.
+        self.max_size = 0
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            del self.max_size
+
     def _get_app_transport(self):
         # asyncio's, with the transport class swapped.
         if self._app_transport is None:

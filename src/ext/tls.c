@@ -86,6 +86,9 @@ typedef struct {
      * costs the mmap/munmap glibc gives a 256 KiB block. */
     char *plain;
     Py_ssize_t plain_cap;
+    /* A read has filled the ciphertext buffer: from then on get_buffer()
+     * gives max_size bytes; before, RBUF_START (see there). */
+    int filled;
     eloop_state *st;    /* borrowed: our base type keeps the module alive */
     /* Record boundaries of the ciphertext we put in the incoming BIO,
      * from the 5-byte TLS record headers: whether a complete record is
@@ -107,6 +110,10 @@ typedef struct {
 #define PLAIN_CAP (256 * 1024)
 /* a record's plaintext at most (2^14), and some */
 #define PLAIN_MIN (17 * 1024)
+/* The first ciphertext buffer: under glibc's mmap threshold, so a
+ * connection that never reads more at once (a handshake and a few
+ * messages) costs no mmap, page faults and munmap of 256 KiB. */
+#define RBUF_START (64 * 1024)
 
 static PyMemberDef SSLProto_members[] = {
 #define MEMBER(name, f)                                                     \
@@ -689,7 +696,8 @@ do_read_wrapped(SSLProtoObject *self)
 /* --------------------------------------------------------------------- */
 /* methods                                                                */
 
-/* asyncio's get_buffer() */
+/* asyncio's get_buffer(), except that the buffer starts at RBUF_START
+ * bytes and has max_size only once a read has filled it */
 static PyObject *
 SSLProto_get_buffer(SSLProtoObject *self, PyObject *arg)
 {
@@ -709,7 +717,11 @@ SSLProto_get_buffer(SSLProtoObject *self, PyObject *arg)
     if (have < 0) {
         return NULL;
     }
+    if (have < want && !self->filled && want > RBUF_START) {
+        want = have > RBUF_START ? have : RBUF_START;
+    }
     if (have < want) {
+        /* Not zeroed: recv() writes it before anything reads it. */
         PyObject *nb = PyByteArray_FromStringAndSize(NULL, want);
         PyObject *nv = nb ? PyMemoryView_FromObject(nb) : NULL;
         if (nv == NULL) {
@@ -746,6 +758,9 @@ SSLProto_buffer_updated(SSLProtoObject *self, PyObject *arg)
     }
     if (nbytes > pb.len) {
         nbytes = pb.len;
+    }
+    if (nbytes == pb.len) {
+        self->filled = 1;
     }
     PyObject *mv = PyMemoryView_FromMemory(pb.buf, nbytes, PyBUF_READ);
     PyObject *r = mv ? PyObject_CallMethodOneArg(bio, st->tl.str_write, mv)
