@@ -18,6 +18,14 @@
  *
  * Listens on 127.0.0.1 (port 0 = any) and prints "READY <port>" on stdout.
  * Exits after -t seconds (default 600) in any case.
+ *
+ * Built with -DCSERVER_TLS (bench/tls.py builds it as "ctls", linked with
+ * OpenSSL), it is the ceiling of bench/tls.py: every connection is TLS 1.3
+ * with the certificate and key of -c/-k, driven straight on the socket
+ * (SSL_set_fd, read-ahead into a 256 KiB buffer, so one recv brings many
+ * records as asyncio's 256 KiB reads do).  Closing sends close_notify.  As
+ * TLS has no half-close asyncio honours, sink reads "<n>\n" first and
+ * answers "<n>\n" once n bytes have come (see loadgen.c's TLS notes).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -33,6 +41,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef CSERVER_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #define SCRATCH (256 * 1024)
 #define MAXEV 512
@@ -54,8 +66,12 @@ typedef struct {
     char *in;               /* sink/source/http: partial input (malloc'ed) */
     size_t in_len;
     long long count;        /* echo_close: echoed; sink: received; source: left */
-    long long sent;         /* source: bytes sent */
+    long long sent;         /* source: bytes sent; TLS sink: bytes announced */
     int active;
+#ifdef CSERVER_TLS
+    SSL *ssl;
+    int handshaken;
+#endif
 } conn_t;
 
 static int mode, ep, lfd;
@@ -79,9 +95,39 @@ static void set_events(int fd, uint32_t ev)
         die("epoll_ctl mod");
 }
 
+#ifdef CSERVER_TLS
+static SSL_CTX *tls_ctx;
+#define TLS_BUILD 1
+#else
+#define TLS_BUILD 0
+#endif
+
+/* send() on the connection's byte stream: -1 with errno EAGAIN to wait,
+ * another errno for a dead connection */
+static ssize_t io_send(int fd, const void *buf, size_t n)
+{
+#ifdef CSERVER_TLS
+    size_t done;
+    int r = SSL_write_ex(conns[fd].ssl, buf, n, &done);
+    if (r == 1)
+        return (ssize_t)done;
+    int e = SSL_get_error(conns[fd].ssl, r);
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+#else
+    return send(fd, buf, n, MSG_NOSIGNAL);
+#endif
+}
+
 static void drop(int fd)
 {
     conn_t *c = &conns[fd];
+#ifdef CSERVER_TLS
+    /* close_notify, one try: the peer reads it as the end of the stream */
+    if (c->handshaken)
+        SSL_shutdown(c->ssl);
+    SSL_free(c->ssl);
+#endif
     free(c->pend);
     free(c->in);
     memset(c, 0, sizeof *c);
@@ -95,7 +141,7 @@ static int out(int fd, const void *buf, size_t len)
     conn_t *c = &conns[fd];
     size_t off = 0;
     while (off < len) {
-        ssize_t n = send(fd, (const char *)buf + off, len - off, MSG_NOSIGNAL);
+        ssize_t n = io_send(fd, (const char *)buf + off, len - off);
         if (n < 0) {
             if (errno == EAGAIN)
                 break;
@@ -125,7 +171,7 @@ static void pump(int fd)
     conn_t *c = &conns[fd];
     while (c->count > 0) {
         size_t want = c->count < SCRATCH ? (size_t)c->count : SCRATCH;
-        ssize_t n = send(fd, pattern + (c->sent & 255), want, MSG_NOSIGNAL);
+        ssize_t n = io_send(fd, pattern + (c->sent & 255), want);
         if (n < 0) {
             if (errno == EAGAIN)
                 return;     /* EPOLLOUT is set */
@@ -140,11 +186,26 @@ static void pump(int fd)
     drop(fd);   /* all sent: close (the kernel still delivers the queued data) */
 }
 
+static void on_readable(int fd);
+
+/* source/sink: append to the partial input line; its '\n' or NULL */
+static char *add_input(conn_t *c, const unsigned char *data, size_t n)
+{
+    char *nb = realloc(c->in, c->in_len + n + 1);
+    if (!nb)
+        die("realloc");
+    memcpy(nb + c->in_len, data, n);
+    c->in = nb;
+    c->in_len += n;
+    c->in[c->in_len] = 0;
+    return memchr(c->in, '\n', c->in_len);
+}
+
 static void flush_pending(int fd)
 {
     conn_t *c = &conns[fd];
     while (c->pend_off < c->pend_len) {
-        ssize_t n = send(fd, c->pend + c->pend_off, c->pend_len - c->pend_off, MSG_NOSIGNAL);
+        ssize_t n = io_send(fd, c->pend + c->pend_off, c->pend_len - c->pend_off);
         if (n < 0) {
             if (errno == EAGAIN)
                 return;
@@ -163,6 +224,11 @@ static void flush_pending(int fd)
         return;
     }
     set_events(fd, EPOLLIN);
+#ifdef CSERVER_TLS
+    /* read-ahead may hold records the socket no longer signals */
+    if (SSL_has_pending(c->ssl))
+        on_readable(fd);
+#endif
 }
 
 static void on_http(int fd, const unsigned char *data, size_t n)
@@ -216,10 +282,102 @@ static void on_http(int fd, const unsigned char *data, size_t n)
         out(fd, outbuf, olen);
 }
 
-static void on_readable(int fd)
+#ifdef CSERVER_TLS
+/* TLS sink: "<n>\n", then n bytes; answer "<n>\n" and close */
+static void on_sink_tls(int fd, const unsigned char *data, size_t n)
 {
     conn_t *c = &conns[fd];
-    ssize_t n = recv(fd, scratch, SCRATCH, 0);
+    if (!c->sent) {
+        char *nl = add_input(c, data, n);
+        if (!nl) {
+            if (c->in_len > 64)
+                drop(fd);
+            return;
+        }
+        c->sent = atoll(c->in);
+        c->count = c->in + c->in_len - (nl + 1);
+    } else {
+        c->count += n;
+    }
+    if (c->sent > 0 && c->count >= c->sent) {
+        char msg[32];
+        int len = snprintf(msg, sizeof msg, "%lld\n", c->count);
+        if (out(fd, msg, len) == 0)
+            drop(fd);   /* an 8-byte answer on an idle socket is never left pending */
+    }
+}
+
+/* Read what the TLS layer has, up to the scratch buffer: the byte count,
+ * 0 at close_notify/EOF, -1 with errno EAGAIN if nothing yet, -1 with
+ * another errno when the connection is dead.  The handshake comes first. */
+static ssize_t tls_read(int fd)
+{
+    conn_t *c = &conns[fd];
+    if (!c->handshaken) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                set_events(fd, e == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN);
+                errno = EAGAIN;
+            } else {
+                errno = EPROTO;
+            }
+            return -1;
+        }
+        c->handshaken = 1;
+        set_events(fd, EPOLLIN);
+    }
+    size_t got = 0;
+    while (got + 16384 <= SCRATCH) {
+        size_t k;
+        int r = SSL_read_ex(c->ssl, scratch + got, SCRATCH - got, &k);
+        if (r == 1) {
+            got += k;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            if (got)
+                break;
+            errno = EAGAIN;
+            return -1;
+        }
+        if (got)
+            break;      /* the end comes on the next call */
+        if (e == SSL_ERROR_ZERO_RETURN)
+            return 0;
+        errno = EPIPE;
+        return -1;
+    }
+    return (ssize_t)got;
+}
+#endif
+
+static void on_data(int fd, ssize_t n);
+
+static void on_readable(int fd)
+{
+#ifdef CSERVER_TLS
+    /* Until the socket and the read-ahead buffer are both empty: level-
+     * triggered epoll only knows about the socket. */
+    for (;;) {
+        ssize_t n = tls_read(fd);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        on_data(fd, n);
+        if (n <= 0 || !conns[fd].active || conns[fd].pend)
+            return;
+    }
+#else
+    on_data(fd, recv(fd, scratch, SCRATCH, 0));
+#endif
+}
+
+/* n bytes of scratch from the stream (0: EOF, -1: errno) */
+static void on_data(int fd, ssize_t n)
+{
+    conn_t *c = &conns[fd];
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return;
@@ -227,7 +385,7 @@ static void on_readable(int fd)
         return;
     }
     if (n == 0) {
-        if (mode == M_SINK) {
+        if (mode == M_SINK && !TLS_BUILD) {
             char msg[32];
             int len = snprintf(msg, sizeof msg, "%lld\n", c->count);
             send(fd, msg, len, MSG_NOSIGNAL);
@@ -245,17 +403,14 @@ static void on_readable(int fd)
             drop(fd);
         break;
     case M_SINK:
+#ifdef CSERVER_TLS
+        on_sink_tls(fd, scratch, n);
+#else
         c->count += n;
+#endif
         break;
     case M_SOURCE: {
-        char *nb = realloc(c->in, c->in_len + n + 1);
-        if (!nb)
-            die("realloc");
-        memcpy(nb + c->in_len, scratch, n);
-        c->in = nb;
-        c->in_len += n;
-        c->in[c->in_len] = 0;
-        char *nl = memchr(c->in, '\n', c->in_len);
+        char *nl = add_input(c, scratch, n);
         if (nl) {
             c->count = atoll(c->in);
             set_events(fd, EPOLLOUT);
@@ -275,8 +430,11 @@ int main(int argc, char **argv)
 {
     int opt, port = 0, max_seconds = 600;
     const char *m = "echo";
-    while ((opt = getopt(argc, argv, "m:p:s:t:")) != -1) {
+    const char *cert = NULL, *key = NULL;
+    while ((opt = getopt(argc, argv, "m:p:s:t:c:k:")) != -1) {
         switch (opt) {
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
         case 'm': m = optarg; break;
         case 'p': port = atoi(optarg); break;
         case 's': close_after = atoll(optarg); break;
@@ -300,6 +458,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "cserver: echo_close needs -s\n");
         return 2;
     }
+#ifdef CSERVER_TLS
+    tls_ctx = SSL_CTX_new(TLS_server_method());
+    if (!tls_ctx || !cert || !key ||
+        !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1) {
+        fprintf(stderr, "cserver: TLS set-up (-c cert -k key): %s\n",
+                ERR_error_string(ERR_get_error(), NULL));
+        return 2;
+    }
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_read_ahead(tls_ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(tls_ctx, SCRATCH);
+    SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#else
+    (void)cert;
+    (void)key;
+#endif
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGPIPE, SIG_IGN);
     alarm(max_seconds);     /* default action: terminate */
@@ -355,6 +532,12 @@ int main(int argc, char **argv)
                     }
                     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     conns[cfd].active = 1;
+#ifdef CSERVER_TLS
+                    conns[cfd].ssl = SSL_new(tls_ctx);
+                    if (!conns[cfd].ssl || !SSL_set_fd(conns[cfd].ssl, cfd))
+                        die("SSL_new");
+                    SSL_set_accept_state(conns[cfd].ssl);
+#endif
                     struct epoll_event ce = {.events = EPOLLIN, .data.fd = cfd};
                     if (epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ce) < 0)
                         die("epoll_ctl add");
@@ -373,7 +556,8 @@ int main(int argc, char **argv)
                 }
                 continue;
             }
-            if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP) ||
+                (TLS_BUILD && (evs[k].events & EPOLLOUT)))   /* handshake */
                 on_readable(fd);
         }
     }

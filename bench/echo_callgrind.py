@@ -17,6 +17,10 @@ nothing else, as bench/callgrind.sh does for micro.py.  Instruction counts
 are deterministic to a fraction of a percent, so Ir per round trip is the
 number to compare changes with.  --single runs one measurement without
 valgrind (what the valgrind child runs).
+
+--tls makes both ends TLS 1.3 (ssl= on both calls, bench/tls.py's
+certificate): the per-message cost of a loop's TLS record path, twice
+(client and server), encryption included.
 """
 
 import argparse
@@ -61,16 +65,31 @@ class Client(asyncio.Protocol):
             self.done.set_result(None)
 
 
-def single(loop_name, n, size):
+def tls_contexts():
+    import ssl
+    import tls
+    tls.build()
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(tls.CERT, tls.KEY)
+    cctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    cctx.check_hostname = False
+    cctx.verify_mode = ssl.CERT_NONE
+    return {"ssl": cctx, "server_hostname": "localhost"}, {"ssl": sctx}
+
+
+def single(loop_name, n, size, use_tls=False):
     loop = new_loop(loop_name)
     a, b = socket.socketpair()
     msg = b"x" * size
+    ckw, skw = tls_contexts() if use_tls else ({}, {})
 
     async def setup(n):
         done = loop.create_future()
         client = Client(msg, n, done)
-        ct, _ = await loop.create_connection(lambda: client, sock=a)
-        st, _ = await loop.connect_accepted_socket(Echo, sock=b)
+        # Both at once: each TLS end waits for the other's handshake.
+        (ct, _), (st, _) = await asyncio.gather(
+            loop.create_connection(lambda: client, sock=a, **ckw),
+            loop.connect_accepted_socket(Echo, sock=b, **skw))
         return ct, st, done
 
     # Warm up (first connections, freelists), untimed.
@@ -93,7 +112,7 @@ def single(loop_name, n, size):
     print(f"echo {loop_name} n={n} size={size} ok")
 
 
-def counted(loop_name, n, size):
+def counted(loop_name, n, size, use_tls=False):
     fd, out = tempfile.mkstemp(prefix=f"callgrind.echo.{loop_name}.")
     os.close(fd)
     env = dict(os.environ, PYTHONHASHSEED="0")
@@ -103,7 +122,8 @@ def counted(loop_name, n, size):
              "--toggle-collect=_operator_call",
              f"--callgrind-out-file={out}", sys.executable,
              os.path.abspath(__file__), "--single", "--loops", loop_name,
-             "--n", str(n), "--size", str(size)],
+             "--n", str(n), "--size", str(size)]
+            + (["--tls"] if use_tls else []),
             capture_output=True, text=True, env=env)
         if r.returncode != 0 or " ok" not in r.stdout:
             sys.stderr.write(r.stdout + r.stderr)
@@ -123,15 +143,17 @@ def main():
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--single", action="store_true")
+    ap.add_argument("--tls", action="store_true", help="both ends over TLS")
     args = ap.parse_args()
     loops = args.loops.split(",")
     if args.single:
-        single(loops[0], args.n, args.size)
+        single(loops[0], args.n, args.size, args.tls)
         return
-    print(f"| loop | Ir per round trip ({args.size} B, n={args.n}) |")
+    what = "TLS " if args.tls else ""
+    print(f"| loop | Ir per {what}round trip ({args.size} B, n={args.n}) |")
     print("|---|---:|")
     for name in loops:
-        ir = counted(name, args.n, args.size)
+        ir = counted(name, args.n, args.size, args.tls)
         shown = f"{ir / args.n:,.0f}" if ir else "failed"
         print(f"| {name} | {shown} |", flush=True)
 

@@ -35,6 +35,18 @@
  * -T s (error if no progress for s seconds)  -u (echo only: connected UDP
  * sockets instead of TCP connections, one -s byte datagram in flight per
  * socket, each echoed datagram compared; bench/udp.py).
+ *
+ * Built with -DLOADGEN_TLS (bench/tls.py builds it as "tlsgen", linked with
+ * OpenSSL), every connection speaks TLS 1.3 (TLS_AES_256_GCM_SHA384, X25519,
+ * no session reuse: each connection makes a full handshake, the server's
+ * certificate is not verified) over the same modes, except hold and -u.
+ * TLS has no half-close that every server honours (asyncio refuses
+ * write_eof on SSL transports), so there:
+ *   bulkup    sends "<-b>\n" first, then the bytes; the server answers
+ *             "<bytes received>\n" once it has them all, and closes;
+ *   connect   after the echo the client sends close_notify and waits for
+ *             the server's close_notify or EOF before it closes the socket
+ *             (so the server's shutdown is part of each connection).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -56,6 +68,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -63,6 +79,12 @@
 
 #define RBUF (256 * 1024)
 #define MAXEV 256
+
+#ifdef LOADGEN_TLS
+#define TLS_BUILD 1
+#else
+#define TLS_BUILD 0
+#endif
 
 static const char *mode = NULL;
 static const char *host = "127.0.0.1";
@@ -92,6 +114,106 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
+}
+
+/* ---------------------------------------------------------------- */
+/* the byte stream: plain TCP, or TLS in the LOADGEN_TLS build       */
+
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+
+static void tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx ||
+        !SSL_CTX_set_min_proto_version(tls_ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set_ciphersuites(tls_ctx, "TLS_AES_256_GCM_SHA384") ||
+        !SSL_CTX_set1_groups_list(tls_ctx, "X25519"))
+        die("TLS context: %s", ERR_error_string(ERR_get_error(), NULL));
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+    /* A server that closes without close_notify reads as EOF: the checks
+     * on the byte counts catch a truncated stream anyway. */
+    SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+static SSL *tls_new(int fd)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    if (!ssl || !SSL_set_fd(ssl, fd))
+        die("SSL_new: %s", ERR_error_string(ERR_get_error(), NULL));
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+/* r from an SSL_* call: 0 for "wait" (*want_out says for what), else die */
+static int tls_wait(SSL *ssl, int r, const char *what, int *want_out)
+{
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (want_out)
+            *want_out = e == SSL_ERROR_WANT_WRITE;
+        errno = EAGAIN;
+        return 0;
+    }
+    if (e == SSL_ERROR_SYSCALL && errno)
+        die("%s: %s", what, strerror(errno));
+    die("%s: TLS error %d: %s", what, e, ERR_error_string(ERR_get_error(), NULL));
+    return -1;
+}
+
+/* 1 when the handshake is done, 0 to wait (*want_out: for EPOLLOUT) */
+static int tls_handshake(SSL *ssl, int *want_out)
+{
+    int r = SSL_do_handshake(ssl);
+    return r == 1 ? 1 : tls_wait(ssl, r, "TLS handshake", want_out);
+}
+
+/* send close_notify (the answer is read as EOF by io_recv) */
+static void tls_close_notify(SSL *ssl)
+{
+    int r = SSL_shutdown(ssl);
+    if (r < 0)
+        tls_wait(ssl, r, "SSL_shutdown", NULL);
+}
+typedef SSL io_t;
+#else
+typedef void io_t;
+#endif
+
+/* send()/recv() on the connection's byte stream: -1 with errno EAGAIN to
+ * wait, 0 from io_recv at EOF (or close_notify) */
+static ssize_t io_send(io_t *ssl, int fd, const void *buf, size_t n)
+{
+#ifdef LOADGEN_TLS
+    size_t done;
+    int r = SSL_write_ex(ssl, buf, n, &done);
+    (void)fd;
+    return r == 1 ? (ssize_t)done : (tls_wait(ssl, r, "SSL_write", NULL), -1);
+#else
+    (void)ssl;
+    return send(fd, buf, n, MSG_NOSIGNAL);
+#endif
+}
+
+static ssize_t io_recv(io_t *ssl, int fd, void *buf, size_t n)
+{
+#ifdef LOADGEN_TLS
+    size_t done;
+    int r = SSL_read_ex(ssl, buf, n, &done);
+    (void)fd;
+    if (r == 1)
+        return (ssize_t)done;
+    if (SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    tls_wait(ssl, r, "SSL_read", NULL);
+    return -1;
+#else
+    (void)ssl;
+    return recv(fd, buf, n, 0);
+#endif
 }
 
 static double now(void)
@@ -224,11 +346,12 @@ static void check_connected(int fd)
 /* ---------------------------------------------------------------- */
 /* message connections: echo, connect and hold modes                 */
 
-enum { C_IDLE, C_CONNECTING, C_MSG, C_EOF, C_HELD };
+enum { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_MSG, C_EOF, C_HELD };
 
 typedef struct {
     int fd;
     int state;
+    io_t *ssl;          /* LOADGEN_TLS: the connection's TLS state */
     uint32_t gen;
     unsigned off;       /* pattern offset of the current message */
     size_t sent, recvd;
@@ -256,7 +379,7 @@ static void try_send(int i)
 {
     conn_t *c = &conns[i];
     while (c->sent < msgsize) {
-        ssize_t n = send(c->fd, pat + c->off + c->sent, msgsize - c->sent, MSG_NOSIGNAL);
+        ssize_t n = io_send(c->ssl, c->fd, pat + c->off + c->sent, msgsize - c->sent);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 break;
@@ -281,7 +404,7 @@ static int on_readable(int i)
 {
     conn_t *c = &conns[i];
     for (int rounds = 0; rounds < 4; rounds++) {
-        ssize_t n = recv(c->fd, rbuf, RBUF, 0);
+        ssize_t n = io_recv(c->ssl, c->fd, rbuf, RBUF);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 return 0;
@@ -305,6 +428,38 @@ static int on_readable(int i)
             return 1;
     }
     return 0;
+}
+
+/* the connection is up (or an event came during the TLS handshake):
+ * handshake if TLS, then start the first message */
+static void on_connected(int i)
+{
+    conn_t *c = &conns[i];
+    if (c->state == C_CONNECTING) {
+        check_connected(c->fd);
+#ifdef LOADGEN_TLS
+        c->ssl = tls_new(c->fd);
+        c->state = C_HANDSHAKE;
+#endif
+    }
+#ifdef LOADGEN_TLS
+    int want_out = 0;
+    if (!tls_handshake(c->ssl, &want_out)) {
+        set_out(i, want_out);
+        return;
+    }
+#endif
+    start_msg(i);
+}
+
+/* close a connection's socket (and free its TLS state) */
+static void conn_close(conn_t *c)
+{
+#ifdef LOADGEN_TLS
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+#endif
+    close(c->fd);
 }
 
 static void mk_pattern(void)
@@ -385,9 +540,8 @@ static void mode_echo(void)
         for (int k = 0; k < n; k++) {
             int i = (int)(uint32_t)evs[k].data.u64;
             conn_t *c = &conns[i];
-            if (c->state == C_CONNECTING) {
-                check_connected(c->fd);
-                start_msg(i);
+            if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+                on_connected(i);
                 continue;
             }
             if (c->state != C_MSG)
@@ -413,7 +567,7 @@ static void mode_echo(void)
         window_tick(now());
     }
     for (int i = 0; i < nconns; i++)
-        close(conns[i].fd);
+        conn_close(&conns[i]);
     print_window("", w_start, w_end, cpu_start, cpu_end, done_in_window,
                  done_in_window * (long long)msgsize);
 }
@@ -450,9 +604,8 @@ static void mode_connect(void)
             conn_t *c = &conns[i];
             if ((uint32_t)(evs[k].data.u64 >> 32) != c->gen)
                 continue;   /* stale event of a closed socket */
-            if (c->state == C_CONNECTING) {
-                check_connected(c->fd);
-                start_msg(i);
+            if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+                on_connected(i);
                 continue;
             }
             if (c->state == C_MSG && (evs[k].events & EPOLLOUT) && c->sent < msgsize)
@@ -461,12 +614,17 @@ static void mode_connect(void)
                 continue;
             if (!on_readable(i))
                 continue;
-            if (c->state == C_MSG && server_closes) {
+            if (c->state == C_MSG && (server_closes || TLS_BUILD)) {
+#ifdef LOADGEN_TLS
+                if (!server_closes)
+                    tls_close_notify(c->ssl);
+#endif
                 c->state = C_EOF;  /* echo complete, now wait for the server's FIN */
+                set_out(i, 0);
                 if (!on_readable(i))
                     continue;
             }
-            close(c->fd);
+            conn_close(c);
             c->state = C_IDLE;
             total_done++;
             last_progress = now();
@@ -506,9 +664,8 @@ static void mode_hold(void)
         for (int k = 0; k < n; k++) {
             int i = (int)(uint32_t)evs[k].data.u64;
             conn_t *c = &conns[i];
-            if (c->state == C_CONNECTING) {
-                check_connected(c->fd);
-                start_msg(i);
+            if (c->state == C_CONNECTING || c->state == C_HANDSHAKE) {
+                on_connected(i);
                 continue;
             }
             if (c->state == C_HELD)
@@ -559,6 +716,8 @@ static void mode_hold(void)
 /* ---------------------------------------------------------------- */
 /* bulk modes                                                        */
 
+static io_t *bulk_io;     /* LOADGEN_TLS: the bulk connection's TLS state */
+
 static int bulk_connect(void)
 {
     int done;
@@ -571,7 +730,28 @@ static int bulk_connect(void)
         check_connected(fd);
         ep_ctl(EPOLL_CTL_DEL, fd, 0, 0);
     }
+#ifdef LOADGEN_TLS
+    bulk_io = tls_new(fd);
+    int want_out = 1;
+    ep_ctl(EPOLL_CTL_ADD, fd, EPOLLOUT, 0);
+    while (!tls_handshake(bulk_io, &want_out)) {
+        struct epoll_event ev;
+        ep_ctl(EPOLL_CTL_MOD, fd, want_out ? EPOLLOUT : EPOLLIN, 0);
+        if (epoll_wait(ep, &ev, 1, (int)(stall_timeout * 1000)) != 1)
+            die("TLS handshake timed out");
+    }
+    ep_ctl(EPOLL_CTL_DEL, fd, 0, 0);
+#endif
     return fd;
+}
+
+static void bulk_close(int fd)
+{
+#ifdef LOADGEN_TLS
+    SSL_free(bulk_io);
+    bulk_io = NULL;
+#endif
+    close(fd);
 }
 
 static void mode_bulkup(void)
@@ -580,6 +760,12 @@ static void mode_bulkup(void)
     /* send buffer: a 256 KiB pattern chunk */
     msgsize = RBUF;
     mk_pattern();
+#ifdef LOADGEN_TLS
+    char hdr[32];
+    int hlen = snprintf(hdr, sizeof hdr, "%lld\n", nbytes);
+    if (io_send(bulk_io, fd, hdr, hlen) != hlen)   /* a fresh connection takes it */
+        die("send the length: %s", strerror(errno));
+#endif
     ep_ctl(EPOLL_CTL_ADD, fd, EPOLLOUT | EPOLLIN, 0);
     long long sent = 0;
     int wr_open = 1;
@@ -596,7 +782,7 @@ static void mode_bulkup(void)
         if (n > 0 && (ev.events & EPOLLOUT) && wr_open) {
             while (sent < nbytes) {
                 size_t want = nbytes - sent < RBUF ? (size_t)(nbytes - sent) : RBUF;
-                ssize_t w = send(fd, pat + (sent & 127), want, MSG_NOSIGNAL);
+                ssize_t w = io_send(bulk_io, fd, pat + (sent & 127), want);
                 if (w < 0) {
                     if (errno == EAGAIN || errno == EINTR)
                         break;
@@ -606,13 +792,14 @@ static void mode_bulkup(void)
                 last_progress = t;
             }
             if (sent == nbytes) {
-                shutdown(fd, SHUT_WR);
+                if (!TLS_BUILD)
+                    shutdown(fd, SHUT_WR);
                 wr_open = 0;
                 ep_ctl(EPOLL_CTL_MOD, fd, EPOLLIN, 0);
             }
         }
         if (n > 0 && (ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
-            ssize_t r = recv(fd, reply + rlen, sizeof reply - 1 - rlen, 0);
+            ssize_t r = io_recv(bulk_io, fd, reply + rlen, sizeof reply - 1 - rlen);
             if (r < 0 && errno != EAGAIN && errno != EINTR)
                 die("recv: %s", strerror(errno));
             if (r == 0) {
@@ -626,7 +813,7 @@ static void mode_bulkup(void)
                     die("bad reply from server: '%s'", reply);
                 if (got != nbytes)
                     die("server received %lld bytes, %lld were sent", got, nbytes);
-                close(fd);
+                bulk_close(fd);
                 total_done = 1;
                 print_window("", t0, t1, cpu0, cpu1, 1, nbytes);
                 return;
@@ -651,7 +838,7 @@ static void mode_bulkdown(void)
     char req[64];
     int len = snprintf(req, sizeof req, "%lld\n", nbytes);
     double t0 = now(), cpu0 = proc_cpu();
-    if (send(fd, req, len, MSG_NOSIGNAL) != len)
+    if (io_send(bulk_io, fd, req, len) != len)
         die("send request: %s", strerror(errno));
     ep_ctl(EPOLL_CTL_ADD, fd, EPOLLIN, 0);
     long long got = 0;
@@ -664,7 +851,7 @@ static void mode_bulkdown(void)
         double t = now();
         if (n > 0) {
             for (int rounds = 0; rounds < 8; rounds++) {
-                ssize_t r = recv(fd, rbuf, RBUF, 0);
+                ssize_t r = io_recv(bulk_io, fd, rbuf, RBUF);
                 if (r < 0) {
                     if (errno == EAGAIN || errno == EINTR)
                         break;
@@ -674,7 +861,7 @@ static void mode_bulkdown(void)
                     double t1 = now(), cpu1 = proc_cpu();
                     if (got != nbytes)
                         die("server sent %lld bytes, %lld were asked for", got, nbytes);
-                    close(fd);
+                    bulk_close(fd);
                     total_done = 1;
                     print_window("", t0, t1, cpu0, cpu1, 1, nbytes);
                     return;
@@ -736,6 +923,11 @@ int main(int argc, char **argv)
         die("bad host %s (IPv4 address expected)", host);
     if ((ntohl(dst.sin_addr.s_addr) >> 24) != 127)
         die("refusing a non-loopback destination %s", host);
+    if (TLS_BUILD && (udp || !strcmp(mode, "hold")))
+        die("hold and -u are not supported over TLS");
+#ifdef LOADGEN_TLS
+    tls_init();
+#endif
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
         die("epoll_create1: %s", strerror(errno));

@@ -367,9 +367,10 @@ async def _sock_accept_loop(loop, lsock, handler, tasks):
         _Fatal.error("accept loop failed", e)
 
 
-async def _start_serving(loop, kind, style, lsock):
+async def _start_serving(loop, kind, style, lsock, protocols=None, ssl=None):
     if style == "protocol":
-        return await loop.create_server(PROTOCOLS[kind], sock=lsock, backlog=BACKLOG)
+        return await loop.create_server((protocols or PROTOCOLS)[kind], sock=lsock,
+                                        backlog=BACKLOG, ssl=ssl)
     if style == "streams":
         return await asyncio.start_server(STREAM_HANDLERS[kind], sock=lsock, backlog=BACKLOG)
     if style == "sock":
@@ -383,8 +384,9 @@ async def _start_serving(loop, kind, style, lsock):
     raise ValueError(style)
 
 
-def serve_main(args):
-    """--serve KIND: the server process under test (one loop)."""
+def serve_main(args, protocols=None, ssl=None):
+    """--serve KIND: the server process under test (one loop); bench/tls.py
+    passes its own `protocols` table and an SSLContext."""
     _set_pdeathsig()
     signal.alarm(max(1, int(args.max_life)))       # hard bound on the lifetime
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -407,7 +409,8 @@ def serve_main(args):
     lsock.listen(BACKLOG)
     lsock.setblocking(False)
     try:
-        server = loop.run_until_complete(_start_serving(loop, args.serve, args.style, lsock))
+        server = loop.run_until_complete(_start_serving(loop, args.serve, args.style, lsock,
+                                                                 protocols, ssl))
     except NotImplementedError as e:
         _Fatal.notimpl(e)
     except Exception as e:
@@ -650,17 +653,8 @@ class Server:
         self.dir = tempfile.mkdtemp(prefix="srv-", dir=cfg.tmpdir)
         self.out_path = os.path.join(self.dir, "out")
         self.err_path = os.path.join(self.dir, "err")
-        if runner == C_NAME:
-            cmd = [str(BUILD_DIR / "cserver"), "-m", bench.kind, "-s", str(bench.size or 64),
-                   "-t", str(int(cfg.max_life))]
-        else:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", bench.kind,
-                   "--style", bench.style, "--loop", runner, "--close-after",
-                   str(bench.size or 64), "--max-life", str(int(cfg.max_life))]
-        self.cmd = cfg.pin(cfg.server_cpu) + cmd
-        env = dict(os.environ)
-        env.pop("PYTHONASYNCIODEBUG", None)
-        env.pop("PYTHONDEVMODE", None)
+        self.cmd = cfg.pin(cfg.server_cpu) + self.command()
+        env = self.environ()
         with open(self.out_path, "w") as o, open(self.err_path, "w") as e:
             self.proc = spawn(self.cmd, stdin=subprocess.DEVNULL, stdout=o, stderr=e, env=env)
         self.pid = self.proc.pid      # taskset execs: same pid
@@ -670,6 +664,22 @@ class Server:
         except BaseException:
             self.stop()
             raise
+
+    def command(self):
+        """The server's command line (bench/tls.py overrides it)."""
+        cfg, bench = self.cfg, self.bench
+        if self.runner == C_NAME:
+            return [str(BUILD_DIR / "cserver"), "-m", bench.kind, "-s", str(bench.size or 64),
+                    "-t", str(int(cfg.max_life))]
+        return [sys.executable, str(Path(__file__).resolve()), "--serve", bench.kind,
+                "--style", bench.style, "--loop", self.runner, "--close-after",
+                str(bench.size or 64), "--max-life", str(int(cfg.max_life))]
+
+    def environ(self):
+        env = dict(os.environ)
+        env.pop("PYTHONASYNCIODEBUG", None)
+        env.pop("PYTHONDEVMODE", None)
+        return env
 
     def _wait_ready(self):
         bench, runner = self.bench, self.runner
@@ -753,13 +763,14 @@ def _recv_all(s, limit=1 << 24):
     return bytes(buf)
 
 
-def precheck(bench, runner, port):
+def precheck(bench, runner, port, wrap=None):
+    """`wrap(sock)`, if given, wraps each connection (bench/tls.py: TLS)."""
     where = f"[{bench.name} / {runner}] VERIFICATION FAILED (pre-check)"
 
     def conn():
         s = socket.create_connection((HOST, port), timeout=10)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return s
+        return wrap(s) if wrap else s
 
     if bench.kind == "echo":
         msg = os.urandom(1000)
@@ -830,12 +841,14 @@ class Config:
         self.tmpdir = None
         self.server_cpu = self.load_cpu = None
         self.wrk = None
+        self.loadgen_exe = "loadgen"       # bench/tls.py: "tlsgen"
+        self.url_scheme = "http"           # bench/tls.py: "https"
 
     def pin(self, cpu):
         return ["taskset", "-c", str(cpu)] if cpu is not None else []
 
     def loadgen(self, *a):
-        return self.pin(self.load_cpu) + [str(BUILD_DIR / "loadgen")] + [str(x) for x in a]
+        return self.pin(self.load_cpu) + [str(BUILD_DIR / self.loadgen_exe)] + [str(x) for x in a]
 
 
 def _loadgen_json(bench, runner, srv, rc, out, err, cmd):
@@ -853,7 +866,8 @@ def _loadgen_json(bench, runner, srv, rc, out, err, cmd):
 def run_wrk(cfg, bench, runner, srv):
     d = cfg.http_duration
     cmd = cfg.pin(cfg.load_cpu) + [cfg.wrk, "-t1", f"-c{cfg.http_conns}", f"-d{d}s",
-                                   "--timeout", "5s", f"http://{HOST}:{srv.port}/"]
+                                   "--timeout", "5s",
+                                   f"{cfg.url_scheme}://{HOST}:{srv.port}/"]
     cpu0, t0 = proc_cpu(srv.pid), time.monotonic()
     rc, out, err = run_bounded(cmd, d + 20)
     cpu1, t1 = proc_cpu(srv.pid), time.monotonic()
@@ -1010,17 +1024,22 @@ def measure_rss(cfg, bench, runner, srv):
 # setup: build, wrk, pinning, limits
 # --------------------------------------------------------------------------
 
-def build_c():
+C_PROGRAMS = (("loadgen", "loadgen.c", []), ("cserver", "cserver.c", []))
+
+
+def build_c(programs=None):
+    """Compile each (binary, source, extra gcc args) of `programs` (default
+    C_PROGRAMS) into BUILD_DIR when the source is newer than the binary."""
     BUILD_DIR.mkdir(exist_ok=True)
     gi = BENCH_DIR / ".gitignore"
     if not gi.exists():
         gi.write_text("build/\n")
     cc = os.environ.get("CC", "gcc")
-    for name in ("loadgen", "cserver"):
-        src, exe = BENCH_DIR / f"{name}.c", BUILD_DIR / name
+    for name, source, extra in programs or C_PROGRAMS:
+        src, exe = BENCH_DIR / source, BUILD_DIR / name
         if exe.exists() and exe.stat().st_mtime >= src.stat().st_mtime:
             continue
-        cmd = [cc, "-O2", "-Wall", "-o", str(exe), str(src)]
+        cmd = [cc, "-O2", "-Wall", "-o", str(exe), str(src)] + extra
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise BenchError(f"compiling {src.name} failed:\n{' '.join(cmd)}\n{r.stderr}")

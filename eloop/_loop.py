@@ -5,9 +5,9 @@ once per program or once per connection, not per event: the two shutdown
 coroutines (a coroutine is far simpler to write in Python, and they run
 once at exit), the networking and subprocess set-up code borrowed from
 asyncio (see "TCP/Unix networking" and "Subprocesses" below; the child's
-exit is watched in C).  One exception for now, where Python runs per
-event: TLS, asyncio's own SSLProtocol over the C socket transport
-(_SSLProtocol below; a record path in C is planned, issue #11).
+exit is watched in C).  TLS is asyncio's own SSLProtocol state machine
+with its record path in C (SSLProtocol below, src/ext/tls.c): Python runs
+per connection (handshake, shutdown) and on unusual events only.
 """
 import asyncio
 import contextvars
@@ -134,10 +134,40 @@ _unix = unix_events._UnixSelectorEventLoop
 #: caller), and being the protocol of the raw socket transport
 #: (connection_made(), then its reads; start_tls passes
 #: call_connection_made=False and calls connection_made() itself, via
-#: call_soon, after set_protocol()).  Today asyncio's own (3.11+: the
-#: buffered protocol derived from uvloop's), running over eloop's C socket
-#: transport as a BufferedProtocol.
-_SSLProtocol = sslproto.SSLProtocol
+#: call_soon, after set_protocol()).  Today SSLProtocol below: asyncio's
+#: own (3.11+: the buffered protocol derived from uvloop's) with the
+#: per-record work in C, running over eloop's C socket transport as a
+#: BufferedProtocol.
+class SSLProtocol(_eloop.SSLProtocolBase, sslproto.SSLProtocol):
+    """asyncio's SSLProtocol with its record path in C (src/ext/tls.c):
+    the hot attributes live in the C layout, and get_buffer(),
+    buffer_updated() and _write_appdata() run in C while the connection is
+    WRAPPED and nothing unusual is pending, calling asyncio's own methods
+    for everything else.  The application's transport is
+    _eloop.SSLTransport, asyncio's _SSLProtocolTransport with write() and
+    writelines() in C."""
+
+    def __init__(self, *args, **kwargs):
+        # asyncio's __init__ makes a zeroed max_size (256 KiB) bytearray
+        # for get_buffer() per connection; ours allocates on first use
+        # (tls.c), so asyncio's is made empty.
+        self.max_size = 0
+        try:
+            super().__init__(*args, **kwargs)
+        finally:
+            del self.max_size
+
+    def _get_app_transport(self):
+        # asyncio's, with the transport class swapped.
+        if self._app_transport is None:
+            if self._app_transport_created:
+                raise RuntimeError('Creating _SSLProtocolTransport twice')
+            self._app_transport = _eloop.SSLTransport(self._loop, self)
+            self._app_transport_created = True
+        return self._app_transport
+
+
+_SSLProtocol = SSLProtocol if ssl is not None else sslproto.SSLProtocol
 
 
 def _make_ssl_transport(self, rawsock, protocol, sslcontext, waiter=None,

@@ -176,7 +176,7 @@ module_exec(PyObject *mod)
         || st->str_time == NULL) {
         return -1;
     }
-    if (sock_state_init(mod, st) < 0) {
+    if (sock_state_init(mod, st) < 0 || tls_state_init(mod, st) < 0) {
         return -1;
     }
     st->str_datagram_received = PyUnicode_InternFromString(
@@ -232,7 +232,8 @@ module_traverse(PyObject *mod, visitproc visit, void *arg)
 #define VISIT(f) Py_VISIT(st->f);
     STATE_FIELDS(VISIT)
 #undef VISIT
-    return sock_state_traverse(st, visit, arg);
+    int rc = sock_state_traverse(st, visit, arg);
+    return rc ? rc : tls_state_traverse(st, visit, arg);
 }
 
 static int
@@ -244,6 +245,7 @@ module_clear(PyObject *mod)
     STATE_FIELDS(CLEAR)
 #undef CLEAR
     sock_state_clear(st);
+    tls_state_clear(st);
     return 0;
 }
 

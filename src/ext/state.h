@@ -136,6 +136,28 @@ typedef struct {
         PyObject *str_done;
         PyObject *str_add_done_callback;
     } sk;
+
+    /* tls.c: the TLS record path.  Filled by tls_state_init(); the
+     * asyncio/ssl objects stay NULL on a Python without ssl. */
+    struct {
+        PyTypeObject *SSLProtocolBaseType;
+        PyObject *SSLObject;            /* ssl.SSLObject */
+        PyObject *SSLAgainErrors;       /* asyncio.sslproto's tuple */
+        PyObject *WRAPPED, *DO_HANDSHAKE, *FLUSHING, *SHUTDOWN;
+                                        /* SSLProtocolState members */
+        PyObject *py_write_appdata;     /* SSLProtocol._write_appdata */
+        PyTypeObject *SSLTransportType; /* subclass of asyncio's
+                                           _SSLProtocolTransport */
+        PyObject *c_write_appdata;      /* SSLProtocolBase's descriptor */
+        PyObject *str_ssl_protocol, *str_write_appdata;
+        PyObject *str_pending, *str_read, *str_write, *str_append;
+        PyObject *str_call_soon, *str__sslobj, *str_max_size;
+        PyObject *str_do_read, *str_do_write, *str_do_handshake;
+        PyObject *str_do_flush, *str_do_shutdown;
+        PyObject *str_control_app_writing, *str_control_ssl_reading;
+        PyObject *str_call_eof_received, *str_start_shutdown;
+        PyObject *str_fatal_error, *msg_fatal;
+    } tl;
 } eloop_state;
 
 /* Per-fd record for add_reader()/add_writer(): the embedded watcher plus the
@@ -385,6 +407,11 @@ int udp_type_init(PyObject *mod, eloop_state *st);
 int sock_state_init(PyObject *mod, eloop_state *st);
 int sock_state_traverse(eloop_state *st, visitproc visit, void *arg);
 void sock_state_clear(eloop_state *st);
+
+/* tls.c: SSLProtocolBase and its module state. */
+int tls_state_init(PyObject *mod, eloop_state *st);
+int tls_state_traverse(eloop_state *st, visitproc visit, void *arg);
+void tls_state_clear(eloop_state *st);
 
 /* transport_loop.c: the loop's side of socket transports (transport.c) */
 int transport_type_init(PyObject *mod, eloop_state *st);
