@@ -9,9 +9,7 @@ MARKER = "<!-- loop-methods -->"
 ASYNCIO_DOC = "https://docs.python.org/3/library/asyncio-eventloop.html#asyncio.loop."
 
 
-def _where(loop_cls, name, not_implemented):
-    if name in not_implemented:
-        return f"not built yet (planned: {not_implemented[name]})"
+def _where(loop_cls, name):
     for klass in loop_cls.__mro__:
         if name in klass.__dict__:
             attr = klass.__dict__[name]
@@ -28,7 +26,6 @@ def _where(loop_cls, name, not_implemented):
 
 def loop_methods_table():
     import eloop
-    from eloop import _loop
 
     rows = ["| method | implemented in |", "|---|---|"]
     names = sorted(n for n in dir(asyncio.AbstractEventLoop)
@@ -36,7 +33,7 @@ def loop_methods_table():
                    and inspect.isfunction(getattr(asyncio.AbstractEventLoop, n)))
     for name in names:
         rows.append(f"| [`{name}`]({ASYNCIO_DOC}{name}) | "
-                    f"{_where(eloop.Loop, name, _loop.NOT_IMPLEMENTED)} |")
+                    f"{_where(eloop.Loop, name)} |")
     return "\n".join(rows)
 
 
