@@ -346,6 +346,12 @@ def main():
         # The parent sends SIGUSR1 before killing a hung child, so the log
         # shows where every thread was stuck.
         faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
+    # A shell without job control starts background commands with SIGINT
+    # ignored, and Python then leaves it ignored: test_runners' interrupt
+    # tests (_thread.interrupt_main()) would hang on any loop, stock
+    # asyncio included.  The suite assumes Python's default handler.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     events = _Events(args.events)
     spec, factory = resolve_loop_spec(args.loop)
