@@ -1257,7 +1257,9 @@ Loop_clear(LoopObject *self)
 static void
 Loop_finalize(LoopObject *self)
 {
-    if (self->closed || self->st == NULL) {
+    /* LoopType NULL: the module state was cleared at exit, and close()
+     * needs it. */
+    if (self->closed || self->st == NULL || self->st->LoopType == NULL) {
         return;
     }
     PyObject *exc = el_fetch_exc();

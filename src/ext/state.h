@@ -73,6 +73,9 @@ typedef struct {
     PyObject *extract_stack;            /* format_helpers.extract_stack */
     PyObject *format_list;              /* traceback.format_list */
     PyObject *logger;                   /* the "asyncio" logger */
+    PyObject *asyncio_c_wr;             /* weakref to _asyncio, or None:
+                                           its Task/Future repr crashes once
+                                           the module is freed at exit */
     PyObject *ThreadPoolExecutor;
     PyObject *WeakSet;
     PyObject *sys;                      /* the sys module */
