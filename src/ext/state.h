@@ -158,7 +158,10 @@ typedef struct LoopObject {
     el_loop_t core;
     int core_ready;             /* core initialised and not yet closed */
     el_ring_t ready;            /* strong refs to HandleObjects */
-    eloop_state *st;            /* borrowed: our type keeps the module alive */
+    eloop_state *st;            /* in `module`, which we hold */
+    PyObject *module;           /* strong: at exit the GC can clear our
+                                   type's reference to the module (and free
+                                   st) before this loop is deallocated */
 
     char closed;
     char stopping;
