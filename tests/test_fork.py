@@ -1,6 +1,7 @@
 """fork() inside a running program: the child builds and runs a loop of its
-own, the parent's loop keeps working, multiprocessing's fork and forkserver
-start methods work from inside a running loop.
+own (with pipes and children of its own), the parent's loop keeps working
+(its pipe transports and its children's exits included), multiprocessing's
+fork and forkserver start methods work from inside a running loop.
 
 Every scenario runs in a fresh interpreter (a script written to a file, so
 that forkserver can import its __main__), which forks there: the pytest
@@ -328,4 +329,152 @@ def test_fork_in_callback_child_stops_at_once(run_script):
         loop.close()
         print("ok")
     """)
+    assert out.split() == ["ok"]
+
+
+PIPES_AND_CHILD = """
+    CHILD = [sys.executable, "-c",
+             "import sys; sys.stdout.write(sys.stdin.readline())"]
+
+    async def pipes_and_child(loop):
+        '''A round trip through a read and a write pipe transport, and a
+        child process run to its exit: what a loop's pipes and children
+        must do, in the parent as in a fork child.'''
+        r, w = os.pipe()
+        got = loop.create_future()
+
+        class Reader(asyncio.Protocol):
+            def data_received(self, data):
+                if not got.done():
+                    got.set_result(data)
+
+        rt, _ = await loop.connect_read_pipe(Reader, os.fdopen(r, "rb", 0))
+        wt, _ = await loop.connect_write_pipe(asyncio.Protocol,
+                                              os.fdopen(w, "wb", 0))
+        wt.write(b"through")
+        check(await got == b"through", "pipe round trip")
+        wt.close()
+        rt.close()
+        proc = await asyncio.create_subprocess_exec(
+            *CHILD, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate(b"child\\n")
+        check(out == b"child\\n" and proc.returncode == 0,
+              f"subprocess {out!r} {proc.returncode}")
+        return "ok"
+
+    def run_fresh_pipes():
+        loop = loop_factory()
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(
+                asyncio.wait_for(pipes_and_child(loop), 20))
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    async def open_pipe_and_child(loop):
+        '''The parent's open pipe transports (a read end fed by a write
+        transport) and a running child, waiting on its stdin.'''
+        r, w = os.pipe()
+        q = asyncio.Queue()
+
+        class Reader(asyncio.Protocol):
+            def data_received(self, data):
+                q.put_nowait(data)
+
+        rt, _ = await loop.connect_read_pipe(Reader, os.fdopen(r, "rb", 0))
+        wt, _ = await loop.connect_write_pipe(asyncio.Protocol,
+                                              os.fdopen(w, "wb", 0))
+        proc = await asyncio.create_subprocess_exec(
+            *CHILD, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE)
+        return rt, wt, q, proc
+
+    async def still_works(rt, wt, q, proc):
+        '''After the fork child is gone: the parent's pipe transports carry
+        data and its child's output and exit reach it.'''
+        wt.write(b"after")
+        check(await asyncio.wait_for(q.get(), 20) == b"after",
+              "the parent's pipe")
+        out, _ = await asyncio.wait_for(proc.communicate(b"parent\\n"), 20)
+        check(out == b"parent\\n" and proc.returncode == 0,
+              f"the parent's child {out!r} {proc.returncode}")
+        wt.close()
+        rt.close()
+        return "ok"
+"""
+
+
+def test_child_runs_own_pipes_and_subprocess(run_script):
+    # Forked inside the running loop, with an open pipe transport pair and
+    # a running child: the fork child's fresh loop has pipes and children
+    # of its own; the parent keeps both of its.
+    out = run_script(textwrap.dedent(PIPES_AND_CHILD) + textwrap.dedent("""
+        async def main(loop):
+            held = await open_pipe_and_child(loop)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    check(run_fresh_pipes() == "ok", "child loop")
+                except BaseException as e:
+                    print("child:", repr(e), flush=True)
+                    os._exit(4)
+                os._exit(0)
+            code = await loop.run_in_executor(None, reap, pid)
+            check(code == 0, f"child exit code {code}")
+            return await still_works(*held)
+
+        loop = loop_factory()
+        asyncio.set_event_loop(loop)
+        print(loop.run_until_complete(main(loop)))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        asyncio.set_event_loop(None)
+        loop.close()
+    """))
+    assert out.split() == ["ok"]
+
+
+@pytest.mark.parametrize("impl", ["eloop"], indirect=True)
+def test_inherited_pipes_and_child_watch_spare_parent(run_script):
+    # eloop-only (see the module docstring): in the fork child the
+    # inherited loop's pipe transports are closed and the loop with them;
+    # neither touches the parent's epoll set, pipes or child watch.
+    # asyncio's close() there would unregister the parent's fds.
+    out = run_script(textwrap.dedent(PIPES_AND_CHILD) + textwrap.dedent("""
+        loop = loop_factory()
+        asyncio.set_event_loop(loop)
+        held = loop.run_until_complete(open_pipe_and_child(loop))
+        rt, wt, q, proc = held
+        pid = os.fork()
+        if pid == 0:
+            try:
+                try:
+                    loop.run_until_complete(asyncio.sleep(0))
+                except RuntimeError as e:
+                    check("fork" in str(e), str(e))
+                else:
+                    check(False, "the inherited loop ran")
+                wt.close()
+                rt.close()
+                # Not our child here: closing its transport must not kill
+                # it, nor its watch reap anything of the parent's.
+                proc._transport.close()
+                loop.close()
+                check(run_fresh_pipes() == "ok", "child loop")
+            except BaseException as e:
+                print("child:", repr(e), flush=True)
+                os._exit(4)
+            os._exit(0)
+
+        async def main():
+            code = await loop.run_in_executor(None, reap, pid)
+            check(code == 0, f"child exit code {code}")
+            return await still_works(*held)
+
+        print(loop.run_until_complete(main()))
+        loop.run_until_complete(loop.shutdown_default_executor())
+        asyncio.set_event_loop(None)
+        loop.close()
+    """))
     assert out.split() == ["ok"]

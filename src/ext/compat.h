@@ -62,6 +62,24 @@ PyUnicode_EqualToUTF8Compat(PyObject *u, const char *s)
 #define Py_IsFinalizing _Py_IsFinalizing
 #endif
 
+/* 1 once the object a weak reference points to is gone (PyWeakref_GetObject
+ * is deprecated from 3.13). */
+static inline int
+el_weakref_dead(PyObject *wr)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *obj;
+    int r = PyWeakref_GetRef(wr, &obj);
+    if (r < 0) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(obj);
+    return r <= 0;
+#else
+    return PyWeakref_GetObject(wr) == Py_None;
+#endif
+}
+
 /* Takes the pending exception as one normalized object (with its traceback
  * attached), or NULL when none is set. */
 static inline PyObject *

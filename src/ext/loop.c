@@ -1157,6 +1157,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
         PyErr_SetString(PyExc_TypeError, "eloop: cannot find module state");
         return loop_new_fail(self);
     }
+    self->module = Py_NewRef(mod);
     self->st = PyModule_GetState(mod);
     loop_live_link(self);
     self->slow_callback_duration = 0.1;
@@ -1209,6 +1210,7 @@ static int
 Loop_traverse(LoopObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->module);
     for (size_t i = 0; i < el_ring_len(&self->ready); i++) {
         Py_VISIT(ready_owner(el_ring_at(&self->ready, i)));
     }
@@ -1257,7 +1259,9 @@ Loop_clear(LoopObject *self)
 static void
 Loop_finalize(LoopObject *self)
 {
-    if (self->closed || self->st == NULL) {
+    /* LoopType NULL: the module state was cleared at exit, and close()
+     * needs it. */
+    if (self->closed || self->st == NULL || self->st->LoopType == NULL) {
         return;
     }
     PyObject *exc = el_fetch_exc();
@@ -1291,8 +1295,12 @@ Loop_dealloc(LoopObject *self)
         el_loop_close(&self->core);
     }
     el_ring_free(&self->ready);
+    /* Last: everything above may still use st.  Not in Loop_clear, which
+     * the GC may call long before this. */
+    PyObject *mod = self->module;
     tp->tp_free(self);
     Py_DECREF(tp);
+    Py_XDECREF(mod);
 }
 
 /* ---- attributes ------------------------------------------------------------ */

@@ -61,6 +61,19 @@ format_tb_value(LoopObject *self, const char *title, PyObject *value)
     return res;
 }
 
+/* At exit a pending Task can be finalized after the modules it needs were
+ * torn down: our state cleared (m_clear in the last collections), or
+ * _asyncio freed, whose Task/Future repr then calls through NULL.  asyncio's
+ * own handler cannot run then either (its module globals are gone), so
+ * there is nothing to report with. */
+static int
+asyncio_torn_down(eloop_state *st)
+{
+    return st->logger == NULL || st->format_list == NULL
+           || (st->asyncio_c_wr != Py_None
+               && el_weakref_dead(st->asyncio_c_wr));
+}
+
 PyObject *
 loop_default_exception_handler(LoopObject *self, PyObject *context)
 {
@@ -69,6 +82,9 @@ loop_default_exception_handler(LoopObject *self, PyObject *context)
         PyErr_Format(PyExc_TypeError, "context must be a dict, not %.100s",
                      Py_TYPE(context)->tp_name);
         return NULL;
+    }
+    if (asyncio_torn_down(self->st)) {
+        Py_RETURN_NONE;
     }
     PyObject *message = PyDict_GetItemString(context, "message"); /* borrowed */
     int has_msg = message ? PyObject_IsTrue(message) : 0;
@@ -197,6 +213,9 @@ loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
 {
     eloop_state *st = self->st;
     PyObject *r, *exc;
+    if (st->str_default_exception_handler == NULL) {
+        Py_RETURN_NONE;     /* our module state is cleared: exit's end */
+    }
     if (self->exception_handler == NULL) {
         r = PyObject_CallMethodOneArg((PyObject *)self,
                                       st->str_default_exception_handler,

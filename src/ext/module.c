@@ -112,6 +112,23 @@ module_exec(PyObject *mod)
         return -1;
     }
 
+    /* Weak: a strong one would only move _asyncio's teardown, not stop
+     * a late Task finalizer from reaching it. */
+    PyObject *asyncio_c = PyImport_ImportModule("_asyncio");
+    if (asyncio_c == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_ImportError)) {
+            return -1;
+        }
+        PyErr_Clear();      /* pure-Python asyncio: nothing to outlive */
+        st->asyncio_c_wr = Py_NewRef(Py_None);
+    }
+    else {
+        st->asyncio_c_wr = PyWeakref_NewRef(asyncio_c, NULL);
+        Py_DECREF(asyncio_c);
+        if (st->asyncio_c_wr == NULL) {
+            return -1;
+        }
+    }
     if (eloop_import_attr(&st->Future, "asyncio.futures", "Future") < 0
         || eloop_import_attr(&st->Task, "asyncio.tasks", "Task") < 0
         || eloop_import_attr(&st->ensure_future, "asyncio.tasks",
@@ -214,7 +231,7 @@ module_exec(PyObject *mod)
     X(ensure_future) X(wrap_future) X(iscoroutine) X(iscoroutinefunction)   \
     X(events) X(coroutines) X(format_callback_source)       \
     X(extract_stack) X(format_list) X(logger) X(ThreadPoolExecutor)         \
-    X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
+    X(asyncio_c_wr) X(WeakSet) X(sys) X(signal) X(run_until_complete_cb)                    \
     X(sighandler_noop) X(str_call_exception_handler)                        \
     X(str_default_exception_handler) X(str_time) X(isfuture)            \
     X(kw_loop) X(kw_task) X(kw_context) X(TransportType)                    \

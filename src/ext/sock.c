@@ -220,30 +220,6 @@ sk_check_sock(LoopObject *loop, PyObject *sock)
     return 0;
 }
 
-/* selector_events._ensure_fd_no_transport() for an int fd object. */
-int
-sk_ensure_fd_no_transport(LoopObject *loop, PyObject *fdobj)
-{
-    if (loop->transports == NULL) {
-        return 0;
-    }
-    PyObject *tr = PyDict_GetItemWithError(loop->transports, fdobj);
-    if (tr == NULL) {
-        return PyErr_Occurred() ? -1 : 0;
-    }
-    Py_INCREF(tr);
-    PyObject *r = PyObject_CallMethod(tr, "is_closing", NULL);
-    int closing = r ? PyObject_IsTrue(r) : -1;
-    Py_XDECREF(r);
-    if (closing == 0) {
-        PyErr_Format(PyExc_RuntimeError,
-                     "File descriptor %R is used by transport %R", fdobj,
-                     tr);
-    }
-    Py_DECREF(tr);
-    return closing == 0 ? -1 : (closing < 0 ? -1 : 0);
-}
-
 /* sock.fileno(), the call's result (new reference).  A plain
  * socket.socket's fileno() is _socket.socket's: calling that method
  * directly skips the lookup through the Python class. */
@@ -354,7 +330,7 @@ sockop_register(SockOpObject *op)
     if (fdobj == NULL) {
         return -1;
     }
-    if (sk_ensure_fd_no_transport(loop, fdobj) < 0) {
+    if (loop_check_fd_transport(loop, fdobj, fd) < 0) {
         Py_DECREF(fdobj);
         return -1;
     }
@@ -515,7 +491,7 @@ sockop_done(SockOpObject *op, PyObject *fut)
     if (ret != NULL && h != NULL && !handle_cancelled(h)) {
         PyObject *fdobj = PyLong_FromLong(op->fd);
         PyObject *r = NULL;
-        if (fdobj != NULL && sk_ensure_fd_no_transport(loop, fdobj) == 0) {
+        if (fdobj != NULL && loop_check_fd_transport(loop, fdobj, op->fd) == 0) {
             r = op->writer ? loop_remove_writer(loop, fdobj)
                            : loop_remove_reader(loop, fdobj);
         }

@@ -64,7 +64,6 @@ PyObject *sk_future_new(LoopObject *loop);
 int sk_future_finish(eloop_state *st, PyObject *fut, PyObject *res);
 int sk_check_sock(LoopObject *loop, PyObject *sock);
 PyObject *sk_fileno(eloop_state *st, PyObject *sock);
-int sk_ensure_fd_no_transport(LoopObject *loop, PyObject *fdobj);
 
 /* Starts the body of one of asyncio's `async def` methods with its bound
  * arguments v (NULL for an omitted optional one).  Returns the result

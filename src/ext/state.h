@@ -73,6 +73,9 @@ typedef struct {
     PyObject *extract_stack;            /* format_helpers.extract_stack */
     PyObject *format_list;              /* traceback.format_list */
     PyObject *logger;                   /* the "asyncio" logger */
+    PyObject *asyncio_c_wr;             /* weakref to _asyncio, or None:
+                                           its Task/Future repr crashes once
+                                           the module is freed at exit */
     PyObject *ThreadPoolExecutor;
     PyObject *WeakSet;
     PyObject *sys;                      /* the sys module */
@@ -177,7 +180,10 @@ typedef struct LoopObject {
     el_loop_t core;
     int core_ready;             /* core initialised and not yet closed */
     el_ring_t ready;            /* strong refs to HandleObjects */
-    eloop_state *st;            /* borrowed: our type keeps the module alive */
+    eloop_state *st;            /* in `module`, which we hold */
+    PyObject *module;           /* strong: at exit the GC can clear our
+                                   type's reference to the module (and free
+                                   st) before this loop is deallocated */
 
     char closed;
     char stopping;
