@@ -94,7 +94,12 @@ def single(loop_name, n, size):
 
 
 def counted(loop_name, n, size):
-    fd, out = tempfile.mkstemp(prefix=f"callgrind.echo.{loop_name}.")
+    return counted_script(os.path.abspath(__file__), loop_name, n, size)
+
+
+def counted_script(script, loop_name, n, size):
+    """Ir of `script --single` for one loop (shared with udp_callgrind.py)."""
+    fd, out = tempfile.mkstemp(prefix=f"callgrind.{loop_name}.")
     os.close(fd)
     env = dict(os.environ, PYTHONHASHSEED="0")
     try:
@@ -102,7 +107,7 @@ def counted(loop_name, n, size):
             ["valgrind", "--tool=callgrind", "--collect-atstart=no",
              "--toggle-collect=_operator_call",
              f"--callgrind-out-file={out}", sys.executable,
-             os.path.abspath(__file__), "--single", "--loops", loop_name,
+             script, "--single", "--loops", loop_name,
              "--n", str(n), "--size", str(size)],
             capture_output=True, text=True, env=env)
         if r.returncode != 0 or " ok" not in r.stdout:
