@@ -4,8 +4,8 @@
  * stream transport base (transport.h).  What they share with the socket
  * transport -- the stream, the write queue, flow control, reading into the
  * loop's spare bytes, connection_lost() and the release of the fd's object,
- * the finalizer, the GC slots, most methods -- is transport.c's; this file
- * holds only what asyncio's pipe transports do differently:
+ * the finalizer, the GC slots, most methods -- is stream_transport.c's;
+ * this file holds only what asyncio's pipe transports do differently:
  *   - construction: the fd must be a FIFO, a socket or (for writing) a
  *     character device, as asyncio checks; it is made non-blocking; extra
  *     is {'pipe': pipe};

@@ -1,13 +1,14 @@
 /*
- * transport.c -- the stream transport base (transport.h) and the socket
- * transport (TCP and Unix streams), asyncio's _SelectorSocketTransport
- * (selector_events.py), over the core's el_stream_t.  The pipe transports
- * (pipe.c) use the same object layout and the machinery here -- reading
- * into the loop's spare, the write queue, flow control, connection_lost(),
- * the GC slots and most methods -- and replace only what asyncio's pipe
- * transports do differently.  What follows describes the socket
- * transport; pipe.c says where pipes differ (no write coalescing among
- * others).
+ * stream_transport.c -- the stream transport base (transport.h), over the
+ * core's el_stream_t: reading into the loop's spare, the write queue and
+ * its coalescing, flow control, the close/abort/connection_lost() state
+ * machine, error reporting, the generic methods and the GC slots.  The
+ * socket transport (socket_transport.c, asyncio's
+ * _SelectorSocketTransport) is this machinery plus a few socket-only
+ * methods; the pipe transports (pipe.c) use the same object layout and
+ * replace only what asyncio's pipe transports do differently.  What
+ * follows describes the socket transport's behaviour; pipe.c says where
+ * pipes differ (no write coalescing among others).
  *
  * The type subclasses asyncio.transports.Transport, so isinstance() checks
  * in user code pass.  BaseTransport's __slots__ = ('_extra',) places one
@@ -68,9 +69,6 @@
 /* Reads a pipe makes per readiness at most (see tr_read_ready); libuv
  * makes up to 32 per event, unconditionally. */
 #define TR_READ_BATCH 16
-
-
-static PyObject *tr_close(TransportObject *self, PyObject *ignored);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -324,11 +322,6 @@ tr_errno_fatal(TransportObject *self, int err, const char *message)
 
 /* ---- flow control ------------------------------------------------------- */
 
-static inline Py_ssize_t
-tr_buffer_size(TransportObject *self)
-{
-    return (Py_ssize_t)el_stream_write_queue_size(&self->stream);
-}
 
 /* protocol.<meth>() for flow control; its failure is reported, as
  * _FlowControlMixin does.  Shared with udp.c (transport.h). */
@@ -563,7 +556,7 @@ done:
     return res;
 }
 
-static PyObject *
+PyObject *
 tr_write(TransportObject *self, PyObject *data)
 {
     if (!PyBytes_Check(data) && !PyByteArray_Check(data)
@@ -580,7 +573,7 @@ tr_write(TransportObject *self, PyObject *data)
     return tr_write_objs(self, &data, 1);
 }
 
-static PyObject *
+PyObject *
 tr_writelines(TransportObject *self, PyObject *list)
 {
 #if PY_VERSION_HEX < 0x030C0000
@@ -1132,7 +1125,7 @@ tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
 {
     if (tr_call_connection_lost(self, exc) < 0) {
@@ -1141,7 +1134,7 @@ tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_force_close_meth(TransportObject *self, PyObject *exc)
 {
     if (self->loop != NULL && tr_force_close(self, exc) < 0) {
@@ -1161,7 +1154,7 @@ transport_fatal_error_args(PyObject *args, PyObject *kwds, PyObject **exc,
                                        kwlist, exc, message) ? 0 : -1;
 }
 
-static PyObject *
+PyObject *
 tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
 {
     PyObject *exc;
@@ -1175,7 +1168,7 @@ tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing) {
@@ -1199,7 +1192,7 @@ tr_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_abort(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->loop == NULL) {
@@ -1209,68 +1202,6 @@ tr_abort(TransportObject *self, PyObject *Py_UNUSED(ignored))
     if (transport_flush_now(self) < 0 || tr_force_close(self, NULL) < 0) {
         return NULL;
     }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-tr_write_eof(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || self->eof) {
-        Py_RETURN_NONE;
-    }
-    if (transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    if (self->closing) {
-        Py_RETURN_NONE;
-    }
-    self->eof = 1;
-    /* Now if nothing is queued (errors raise, as sock.shutdown() in
-     * asyncio), else after the queue drains (tr_shutdown_cb). */
-    int r = el_stream_shutdown(&self->stream);
-    if (r < 0) {
-        errno = -r;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* For loop.sendfile(): a future done once the buffer is empty. */
-static PyObject *
-tr_make_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->empty_waiter != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
-        return NULL;
-    }
-    if (self->lost || self->loop == NULL) {
-        /* asyncio's _loop is None by now */
-        PyErr_SetString(PyExc_AttributeError,
-                        "'NoneType' object has no attribute 'create_future'");
-        return NULL;
-    }
-    if (transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    PyObject *fut = PyObject_CallMethod((PyObject *)self->loop,
-                                        "create_future", NULL);
-    if (fut == NULL) {
-        return NULL;
-    }
-    self->empty_waiter = Py_NewRef(fut);
-    if (el_stream_write_queue_len(&self->stream) == 0
-        && discard(call_method1(fut, "set_result", Py_None)) < 0) {
-        Py_DECREF(fut);
-        return NULL;
-    }
-    return fut;
-}
-
-static PyObject *
-tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    Py_CLEAR(self->empty_waiter);
     Py_RETURN_NONE;
 }
 
@@ -1496,31 +1427,6 @@ tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
 
 /* ---- type slots --------------------------------------------------------- */
 
-static PyObject *
-Transport_repr(TransportObject *self)
-{
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
-        return NULL;
-    }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
-    PyObject *r;
-    if (self->loop != NULL && !self->lost && !self->loop->closed) {
-        r = PyUnicode_FromFormat(
-            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
-            self->sock_fd,
-            el_stream_is_reading(&self->stream) ? "polling" : "idle",
-            el_stream_is_writing(&self->stream) ? "polling" : "idle",
-            tr_buffer_size(self));
-    }
-    else {
-        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
-    }
-    Py_DECREF(name);
-    return r;
-}
-
 int
 Transport_traverse(TransportObject *self, visitproc visit, void *arg)
 {
@@ -1687,163 +1593,11 @@ tr_set_attr_extra(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
     return 0;
 }
 
-static PyObject *
-get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(self->sock_fd);
-}
-
 PyObject *
 tr_attr_conn_lost(TransportObject *self, void *Py_UNUSED(c))
 {
     return PyLong_FromSsize_t(self->conn_lost);
 }
-
-/* Instance attributes.  asyncio's transports have a __dict__, and test
- * suites patch a method on one instance (`transport.write = fake`, and
- * `del` to restore it).  A transport starts as SocketTransport, whose
- * layout has the dict pointer but whose type does not declare it: to
- * Python's method-call specialisation it is a dict-less object (3.11
- * gives up on a type whose instance dict is still NULL, costing every
- * `transport.write(...)` a generic lookup).  The first attribute
- * assignment, or a look at __dict__, moves the instance to the twin type
- * that declares the dict (same layout, same methods; see
- * transport_type_init).  The loop's own calls into the transport are C
- * calls and never look at the dict. */
-static void
-tr_to_dict_type(TransportObject *self)
-{
-    PyTypeObject *twin = self->st->TransportDictType;
-    PyTypeObject *old = Py_TYPE(self);
-    if (old != twin) {
-        Py_SET_TYPE(self, (PyTypeObject *)Py_NewRef((PyObject *)twin));
-        Py_DECREF(old);
-    }
-}
-
-static PyObject *
-get_dict(TransportObject *self, void *c)
-{
-    tr_to_dict_type(self);
-    return PyObject_GenericGetDict((PyObject *)self, c);
-}
-
-static int
-set_dict(TransportObject *self, PyObject *value, void *c)
-{
-    tr_to_dict_type(self);
-    return PyObject_GenericSetDict((PyObject *)self, value, c);
-}
-
-static int
-Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
-{
-    if (value != NULL) {
-        tr_to_dict_type(self);
-    }
-    return PyObject_GenericSetAttr((PyObject *)self, name, value);
-}
-
-static PyGetSetDef Transport_getset[] = {
-    {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
-    {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
-    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL, NULL},
-    OBJ_GETTER("_protocol", protocol),
-    OBJ_GETTER("_server", server),
-    OBJ_GETTER("_high_water", high_obj),
-    OBJ_GETTER("_low_water", low_obj),
-    OBJ_GETTER("_empty_waiter", empty_waiter),
-    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},
-    {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
-    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
-    FLAG_GETTER("_closing", closing),
-    FLAG_GETTER("_eof", eof),
-    FLAG_GETTER("_paused", paused),
-    FLAG_GETTER("_protocol_paused", protocol_paused),
-    FLAG_GETTER("_protocol_connected", protocol_connected),
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMemberDef Transport_members[] = {
-    {"__weaklistoffset__", EL_T_PYSSIZET,
-     offsetof(TransportObject, weakreflist), EL_READONLY, NULL},
-
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyMethodDef Transport_methods[] = {
-    ONEARG("write", tr_write),
-    ONEARG("writelines", tr_writelines),
-    NOARGS("write_eof", tr_write_eof),
-    NOARGS("can_write_eof", tr_can_write_eof),
-    NOARGS("close", tr_close),
-    NOARGS("abort", tr_abort),
-    NOARGS("is_closing", tr_is_closing),
-    NOARGS("is_reading", tr_is_reading),
-    NOARGS("pause_reading", tr_pause_reading),
-    NOARGS("resume_reading", tr_resume_reading),
-    ONEARG("set_protocol", transport_set_protocol),
-    NOARGS("get_protocol", tr_get_protocol),
-    KWARGS("get_extra_info", tr_get_extra_info),
-    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
-    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
-    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
-    NOARGS("_read_ready", tr_read_ready),
-    NOARGS("_write_ready", tr_write_ready),
-    NOARGS("_start_reading", tr_start_reading),
-    NOARGS("_make_empty_waiter", tr_make_empty_waiter),
-    NOARGS("_reset_empty_waiter", tr_reset_empty_waiter),
-    ONEARG("_call_connection_lost", tr_call_connection_lost_meth),
-    ONEARG("_force_close", tr_force_close_meth),
-    KWARGS("_fatal_error", tr_fatal_error_meth),
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot Transport_slots[] = {
-    {Py_tp_dealloc, Transport_dealloc},
-    {Py_tp_finalize, Transport_finalize},
-    {Py_tp_traverse, Transport_traverse},
-    {Py_tp_clear, Transport_clear},
-    {Py_tp_repr, Transport_repr},
-    {Py_tp_setattro, Transport_setattro},
-    {Py_tp_methods, Transport_methods},
-    {Py_tp_getset, Transport_getset},
-    {Py_tp_members, Transport_members},
-    {Py_tp_doc, "A socket transport (asyncio's _SelectorSocketTransport), "
-                "made by loop._make_socket_transport()."},
-    {0, NULL},
-};
-
-/* BASETYPE only for the twin below: transport_type_init() drops the
- * flag once the twin exists. */
-PyType_Spec Transport_spec = {
-    .name = "eloop._eloop.SocketTransport",
-    .basicsize = sizeof(TransportObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = Transport_slots,
-};
-
-/* The twin with a declared instance dict (see tr_to_dict_type). */
-static PyMemberDef TransportDict_members[] = {
-    {"__dictoffset__", EL_T_PYSSIZET, offsetof(TransportObject, dict),
-     EL_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyType_Slot TransportDict_slots[] = {
-    {Py_tp_members, TransportDict_members},
-    {Py_tp_traverse, Transport_traverse},      /* required with GC */
-    {0, NULL},
-};
-
-PyType_Spec TransportDict_spec = {
-    .name = "eloop._eloop.SocketTransport",
-    .basicsize = sizeof(TransportObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = TransportDict_slots,
-};
 
 /* ---- the stream --------------------------------------------------------- */
 

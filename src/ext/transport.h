@@ -1,9 +1,9 @@
 /*
  * transport.h -- the stream transport base.  One object layout
- * (TransportObject) and one machinery (transport.c: the write queue, flow
- * control, the close/abort/connection_lost state machine, reading into the
- * loop's spare buffer, error reporting) for every byte-stream transport:
- * the socket transport (transport.c's own methods, asyncio's
+ * (TransportObject) and one machinery (stream_transport.c: the write
+ * queue, flow control, the close/abort/connection_lost state machine,
+ * reading into the loop's spare buffer, error reporting) for every byte-stream transport:
+ * the socket transport (socket_transport.c, asyncio's
  * _SelectorSocketTransport, built by transport_loop.c) and the pipe
  * transports (pipe.c, asyncio's _UnixReadPipeTransport and
  * _UnixWritePipeTransport), which add only what differs.  udp.c uses the
@@ -169,6 +169,12 @@ int tr_callback_failed(TransportObject *self, const char *message);
 /* asyncio's _maybe_pause_protocol() / _maybe_resume_protocol(). */
 int tr_maybe_pause(TransportObject *self);
 int tr_maybe_resume(TransportObject *self);
+/* Bytes queued and not yet sent: get_write_buffer_size(). */
+static inline Py_ssize_t
+tr_buffer_size(TransportObject *self)
+{
+    return (Py_ssize_t)el_stream_write_queue_size(&self->stream);
+}
 /* Reads go into the loop's spare bytes (or a BufferedProtocol's buffer). */
 int tr_alloc_cb(el_stream_t *s, size_t suggested, el_buf_t *buf);
 int transport_data_received(TransportObject *self, PyObject *protocol,
@@ -177,6 +183,16 @@ int transport_data_received(TransportObject *self, PyObject *protocol,
 /* The stream's write_cb: drops the chunk's bytes. */
 void tr_write_done(el_stream_t *s, void *token, int status);
 /* Methods and slots the pipe types share (see their tables). */
+/* The socket transport's methods (socket_transport.c's table); pipes
+ * replace write, writelines, close, abort and the last three. */
+PyObject *tr_write(TransportObject *self, PyObject *data);
+PyObject *tr_writelines(TransportObject *self, PyObject *list);
+PyObject *tr_close(TransportObject *self, PyObject *ignored);
+PyObject *tr_abort(TransportObject *self, PyObject *ignored);
+PyObject *tr_call_connection_lost_meth(TransportObject *self, PyObject *exc);
+PyObject *tr_force_close_meth(TransportObject *self, PyObject *exc);
+PyObject *tr_fatal_error_meth(TransportObject *self, PyObject *args,
+                              PyObject *kwds);
 PyObject *tr_read_ready(TransportObject *self, PyObject *ignored);
 PyObject *tr_write_ready(TransportObject *self, PyObject *ignored);
 PyObject *tr_start_reading(TransportObject *self, PyObject *ignored);
