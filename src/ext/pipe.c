@@ -615,11 +615,11 @@ PyMethodDef Loop_pipe_methods[] = {
 #define COMMON_ATTRS                                                        \
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,    \
      NULL},                                                                 \
-    {"_pipe", (getter)tr_attr_sock, (setter)pipe_set_attr_pipe, NULL,       \
+    {"_pipe", (getter)tb_attr_sock, (setter)pipe_set_attr_pipe, NULL,       \
      NULL},                                                                 \
-    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL,      \
+    {"_extra", (getter)tb_attr_extra, (setter)tb_set_attr_extra, NULL,      \
      NULL},                                                                 \
-    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},                      \
+    {"_loop", (getter)tb_attr_loop, NULL, NULL, NULL},                      \
     {"_fileno", (getter)pipe_attr_fileno, NULL, NULL, NULL},                \
     OBJ_GETTER("_protocol", protocol),                                        \
     FLAG_GETTER("_closing", closing)
@@ -632,7 +632,7 @@ static PyGetSetDef ReadPipe_getset[] = {
 
 static PyGetSetDef WritePipe_getset[] = {
     COMMON_ATTRS,
-    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
+    {"_conn_lost", (getter)tb_attr_conn_lost, NULL, NULL, NULL},
     OBJ_GETTER("_high_water", high_obj),
     OBJ_GETTER("_low_water", low_obj),
     FLAG_GETTER("_protocol_paused", protocol_paused),
@@ -648,10 +648,8 @@ static PyMemberDef Pipe_members[] = {
 };
 
 #define COMMON_METHODS                                                      \
-    NOARGS("is_closing", tr_is_closing),                                    \
+    TRANSPORT_BASE_METHODS,                                                 \
     ONEARG("set_protocol", pipe_set_protocol),                              \
-    NOARGS("get_protocol", tr_get_protocol),                                \
-    KWARGS("get_extra_info", tr_get_extra_info),                            \
     NOARGS("_read_ready", tr_read_ready),                                   \
     ONEARG("_call_connection_lost", pipe_connection_lost_meth),             \
     KWARGS("_fatal_error", pipe_fatal_error_meth)
@@ -659,9 +657,7 @@ static PyMemberDef Pipe_members[] = {
 static PyMethodDef ReadPipe_methods[] = {
     COMMON_METHODS,
     NOARGS("close", rp_close),
-    NOARGS("is_reading", tr_is_reading),
-    NOARGS("pause_reading", tr_pause_reading),
-    NOARGS("resume_reading", tr_resume_reading),
+    TRANSPORT_READ_METHODS,
     NOARGS("_start_reading", tr_start_reading),
     {NULL, NULL, 0, NULL},
 };
@@ -673,9 +669,7 @@ static PyMethodDef WritePipe_methods[] = {
     NOARGS("can_write_eof", tr_can_write_eof),
     NOARGS("close", wp_close),
     NOARGS("abort", wp_abort),
-    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
-    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
-    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
+    TRANSPORT_WRITE_METHODS,
     NOARGS("_write_ready", tr_write_ready),
     NOARGS("_start_reading", wp_start_reading),
     {NULL, NULL, 0, NULL},

@@ -3,7 +3,7 @@
  * asyncio's _SelectorSocketTransport (selector_events.py): the stream
  * transport base (stream_transport.c, transport.h) plus what only a socket
  * has.  Here: write_eof() as a shutdown(SHUT_WR) once the queue drains,
- * loop.sendfile()'s empty-waiter hooks, repr(), the instance-dict twin
+ * loop.sendfile()'s empty-waiter hooks, the instance-dict twin
  * type, and the method and attribute tables of SocketTransport.  Its
  * construction -- the lazy extra info (socket, sockname, peername),
  * TCP_NODELAY, the server's attach/detach and the type's creation -- is in
@@ -75,37 +75,6 @@ tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
-Transport_repr(TransportObject *self)
-{
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
-        return NULL;
-    }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
-    PyObject *r;
-    if (self->loop != NULL && !self->lost && !self->loop->closed) {
-        r = PyUnicode_FromFormat(
-            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
-            self->sock_fd,
-            el_stream_is_reading(&self->stream) ? "polling" : "idle",
-            el_stream_is_writing(&self->stream) ? "polling" : "idle",
-            tr_buffer_size(self));
-    }
-    else {
-        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
-    }
-    Py_DECREF(name);
-    return r;
-}
-
-static PyObject *
-get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(self->sock_fd);
-}
-
 /* Instance attributes.  asyncio's transports have a __dict__, and test
  * suites patch a method on one instance (`transport.write = fake`, and
  * `del` to restore it).  A transport starts as SocketTransport, whose
@@ -153,18 +122,15 @@ Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
 
 static PyGetSetDef Transport_getset[] = {
     {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
-    {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
-    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL, NULL},
-    OBJ_GETTER("_protocol", protocol),
-    OBJ_GETTER("_server", server),
+    TRANSPORT_BASE_GETSET("_sock", "_sock_fd"),
+    {"_server", (getter)transport_get_obj, NULL, NULL,
+     (void *)offsetof(TransportObject, server)},
     OBJ_GETTER("_high_water", high_obj),
     OBJ_GETTER("_low_water", low_obj),
-    OBJ_GETTER("_empty_waiter", empty_waiter),
-    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},
-    {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
-    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
-    FLAG_GETTER("_closing", closing),
-    FLAG_GETTER("_eof", eof),
+    {"_empty_waiter", (getter)transport_get_obj, NULL, NULL,
+     (void *)offsetof(TransportObject, empty_waiter)},
+    {"_eof", (getter)transport_get_flag, NULL, NULL,
+     (void *)offsetof(TransportObject, eof)},
     FLAG_GETTER("_paused", paused),
     FLAG_GETTER("_protocol_paused", protocol_paused),
     FLAG_GETTER("_protocol_connected", protocol_connected),
@@ -179,30 +145,22 @@ static PyMemberDef Transport_members[] = {
 };
 
 static PyMethodDef Transport_methods[] = {
+    TRANSPORT_BASE_METHODS,
+    TRANSPORT_READ_METHODS,
+    TRANSPORT_WRITE_METHODS,
+    TRANSPORT_LIFE_METHODS,
     ONEARG("write", tr_write),
     ONEARG("writelines", tr_writelines),
     NOARGS("write_eof", tr_write_eof),
     NOARGS("can_write_eof", tr_can_write_eof),
     NOARGS("close", tr_close),
     NOARGS("abort", tr_abort),
-    NOARGS("is_closing", tr_is_closing),
-    NOARGS("is_reading", tr_is_reading),
-    NOARGS("pause_reading", tr_pause_reading),
-    NOARGS("resume_reading", tr_resume_reading),
     ONEARG("set_protocol", transport_set_protocol),
-    NOARGS("get_protocol", tr_get_protocol),
-    KWARGS("get_extra_info", tr_get_extra_info),
-    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
-    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
-    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
     NOARGS("_read_ready", tr_read_ready),
     NOARGS("_write_ready", tr_write_ready),
     NOARGS("_start_reading", tr_start_reading),
     NOARGS("_make_empty_waiter", tr_make_empty_waiter),
     NOARGS("_reset_empty_waiter", tr_reset_empty_waiter),
-    ONEARG("_call_connection_lost", tr_call_connection_lost_meth),
-    ONEARG("_force_close", tr_force_close_meth),
-    KWARGS("_fatal_error", tr_fatal_error_meth),
     {NULL, NULL, 0, NULL},
 };
 
@@ -211,7 +169,7 @@ static PyType_Slot Transport_slots[] = {
     {Py_tp_finalize, Transport_finalize},
     {Py_tp_traverse, Transport_traverse},
     {Py_tp_clear, Transport_clear},
-    {Py_tp_repr, Transport_repr},
+    {Py_tp_repr, tb_repr},
     {Py_tp_setattro, Transport_setattro},
     {Py_tp_methods, Transport_methods},
     {Py_tp_getset, Transport_getset},

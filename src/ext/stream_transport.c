@@ -1125,24 +1125,6 @@ tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-PyObject *
-tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
-{
-    if (tr_call_connection_lost(self, exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-tr_force_close_meth(TransportObject *self, PyObject *exc)
-{
-    if (self->loop != NULL && tr_force_close(self, exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 /* The arguments of _fatal_error(exc, message=...); *message holds the
  * default on entry.  Shared (transport.h). */
 int
@@ -1152,20 +1134,6 @@ transport_fatal_error_args(PyObject *args, PyObject *kwds, PyObject **exc,
     static char *kwlist[] = {"exc", "message", NULL};
     return PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error",
                                        kwlist, exc, message) ? 0 : -1;
-}
-
-PyObject *
-tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
-{
-    PyObject *exc;
-    const char *message = "Fatal error on transport";
-    if (transport_fatal_error_args(args, kwds, &exc, &message) < 0) {
-        return NULL;
-    }
-    if (self->loop != NULL && tr_fatal_error(self, exc, message) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
 }
 
 PyObject *
@@ -1213,46 +1181,6 @@ tr_can_write_eof(TransportObject *Py_UNUSED(self),
 }
 
 PyObject *
-tr_is_closing(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(self->closing);
-}
-
-PyObject *
-tr_is_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(!self->closing && !self->paused);
-}
-
-PyObject *
-tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 1;
-    el_stream_read_pause(&self->stream);
-    if (tr_debug_log(self, "%r pauses reading", NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-tr_resume_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || !self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 0;
-    if (tr_add_reader(self) < 0
-        || tr_debug_log(self, "%r resumes reading", NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
 transport_set_protocol(TransportObject *self, PyObject *protocol)
 {
     int buffered = PyObject_IsInstance(protocol, self->st->BufferedProtocol);
@@ -1263,55 +1191,6 @@ transport_set_protocol(TransportObject *self, PyObject *protocol)
     Py_XSETREF(self->protocol, Py_NewRef(protocol));
     self->protocol_connected = 1;
     Py_RETURN_NONE;
-}
-
-PyObject *
-tr_get_protocol(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return Py_NewRef(self->protocol ? self->protocol : Py_None);
-}
-
-PyObject *
-tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"name", "default", NULL};
-    PyObject *name, *dflt = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:get_extra_info",
-                                     kwlist, &name, &dflt)) {
-        return NULL;
-    }
-    if (self->extra_lazy && PyUnicode_CheckExact(name)
-        && !PyUnicode_EqualToUTF8Compat(name, "socket")
-        && !PyUnicode_EqualToUTF8Compat(name, "sockname")
-        && !PyUnicode_EqualToUTF8Compat(name, "peername")) {
-        /* Not a key of the lazy dict: no need to build it. */
-        return Py_NewRef(dflt);
-    }
-    PyObject *extra = transport_extra(self);     /* borrowed */
-    if (extra == NULL) {
-        return NULL;
-    }
-    if (!PyDict_CheckExact(extra)) {
-        return PyObject_CallMethod(extra, "get", "OO", name, dflt);
-    }
-    PyObject *v = PyDict_GetItemWithError(extra, name);
-    if (v == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-    return Py_NewRef(v ? v : dflt);
-}
-
-PyObject *
-tr_get_write_buffer_size(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSsize_t(tr_buffer_size(self));
-}
-
-PyObject *
-tr_get_write_buffer_limits(TransportObject *self,
-                           PyObject *Py_UNUSED(ignored))
-{
-    return PyTuple_Pack(2, self->low_obj, self->high_obj);
 }
 
 /* floor(v) as a size: for an integer size n, n > v <=> n > floor(v), so
@@ -1400,29 +1279,6 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
 {
     return transport_limits_parse(high, low, &self->high_obj, &self->low_obj,
                                   &self->high_water, &self->low_water);
-}
-
-PyObject *
-tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
-                           PyObject *kwds)
-{
-    static char *kwlist[] = {"high", "low", NULL};
-    PyObject *high = Py_None, *low = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds,
-                                     "|OO:set_write_buffer_limits", kwlist,
-                                     &high, &low)
-        || transport_set_limits(self, high, low) < 0) {
-        return NULL;
-    }
-    /* asyncio's buffer would hold only what its sends left behind. */
-    if (tr_buffer_size(self) > self->high_water
-        && transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    if (tr_maybe_pause(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
 }
 
 /* ---- type slots --------------------------------------------------------- */
@@ -1557,46 +1413,9 @@ transport_get_obj(PyObject *self, void *offset)
 }
 
 PyObject *
-tr_attr_loop(TransportObject *self, void *Py_UNUSED(c))
-{
-    /* asyncio sets _loop = None in _call_connection_lost(). */
-    PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-PyObject *
 transport_get_flag(PyObject *self, void *offset)
 {
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
-}
-
-PyObject *
-tr_attr_sock(TransportObject *self, void *Py_UNUSED(c))
-{
-    PyObject *v = self->sock_closed ? NULL : self->sock;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-/* BaseTransport's `_extra` slot, shadowed so that a lazy dict is built
- * when it is looked at (see transport_extra). */
-PyObject *
-tr_attr_extra(TransportObject *self, void *Py_UNUSED(c))
-{
-    return Py_XNewRef(transport_extra(self));
-}
-
-int
-tr_set_attr_extra(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
-{
-    self->extra_lazy = 0;
-    Py_XSETREF(self->extra, Py_XNewRef(value));
-    return 0;
-}
-
-PyObject *
-tr_attr_conn_lost(TransportObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(self->conn_lost);
 }
 
 /* ---- the stream --------------------------------------------------------- */
@@ -1613,9 +1432,82 @@ static const eloop_item_ops tr_item_ops = {
     .flush = tr_flush_item,
 };
 
+/* What the generic methods (transport_base.c) do on a stream. */
+static void
+tr_kind_read_pause(TransportBase *self)
+{
+    el_stream_read_pause(&((TransportObject *)self)->stream);
+}
+
+static int
+tr_kind_read_resume(TransportBase *self)
+{
+    return tr_add_reader((TransportObject *)self);
+}
+
+static Py_ssize_t
+tr_kind_buffer_size(TransportBase *self)
+{
+    return tr_buffer_size((TransportObject *)self);
+}
+
+static int
+tr_kind_limits_changed(TransportBase *base)
+{
+    TransportObject *self = (TransportObject *)base;
+    /* asyncio's buffer would hold only what its sends left behind. */
+    if (tr_buffer_size(self) > self->high_water
+        && transport_flush_now(self) < 0) {
+        return -1;
+    }
+    return tr_maybe_pause(self);
+}
+
+static int
+tr_kind_connection_lost(TransportBase *self, PyObject *exc)
+{
+    return tr_call_connection_lost((TransportObject *)self, exc);
+}
+
+/* After tp_clear (no loop) the next two do nothing. */
+static int
+tr_kind_force_close(TransportBase *self, PyObject *exc)
+{
+    return self->loop != NULL ? tr_force_close((TransportObject *)self, exc)
+                              : 0;
+}
+
+static int
+tr_kind_fatal_error(TransportBase *self, PyObject *exc, const char *message)
+{
+    return self->loop != NULL
+               ? tr_fatal_error((TransportObject *)self, exc, message)
+               : 0;
+}
+
+static unsigned
+tr_kind_polling(TransportBase *base)
+{
+    TransportObject *self = (TransportObject *)base;
+    return (el_stream_is_reading(&self->stream) ? EL_READABLE : 0)
+           | (el_stream_is_writing(&self->stream) ? EL_WRITABLE : 0);
+}
+
+static const transport_kind tr_stream_kind = {
+    .read_pause = tr_kind_read_pause,
+    .read_resume = tr_kind_read_resume,
+    .buffer_size = tr_kind_buffer_size,
+    .limits_changed = tr_kind_limits_changed,
+    .connection_lost = tr_kind_connection_lost,
+    .force_close = tr_kind_force_close,
+    .fatal_error = tr_kind_fatal_error,
+    .polling = tr_kind_polling,
+};
+
 void
 transport_init_stream(TransportObject *self, LoopObject *loop)
 {
+    self->kind = &tr_stream_kind;
     eloop_item_init(&self->item, &tr_item_ops);
     self->on_alloc = tr_alloc_cb;
     self->on_read = tr_read_cb;
