@@ -677,7 +677,7 @@ static PyMethodDef WritePipe_methods[] = {
 
 #define PIPE_SLOTS(methods, getset, doc)                                    \
     {Py_tp_dealloc, Transport_dealloc},                                     \
-    {Py_tp_finalize, Transport_finalize},                                   \
+    {Py_tp_finalize, tb_finalize},                                   \
     {Py_tp_traverse, Transport_traverse},                                   \
     {Py_tp_clear, Transport_clear},                                         \
     {Py_tp_repr, pipe_repr},                                                \

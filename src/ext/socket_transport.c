@@ -166,7 +166,7 @@ static PyMethodDef Transport_methods[] = {
 
 static PyType_Slot Transport_slots[] = {
     {Py_tp_dealloc, Transport_dealloc},
-    {Py_tp_finalize, Transport_finalize},
+    {Py_tp_finalize, tb_finalize},
     {Py_tp_traverse, Transport_traverse},
     {Py_tp_clear, Transport_clear},
     {Py_tp_repr, tb_repr},

@@ -1286,17 +1286,12 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
 int
 Transport_traverse(TransportObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->extra);
-    Py_VISIT(self->loop);
-    Py_VISIT(self->sock);
-    Py_VISIT(self->protocol);
+    int r = transport_base_traverse((TransportBase *)self, visit, arg);
+    if (r != 0) {
+        return r;
+    }
     Py_VISIT(self->server);
-    Py_VISIT(self->read_handle);
-    Py_VISIT(self->write_handle);
     Py_VISIT(self->handle_ctx);
-    Py_VISIT(self->high_obj);
-    Py_VISIT(self->low_obj);
     Py_VISIT(self->empty_waiter);
     Py_VISIT(self->dict);
     for (size_t i = 0; i < el_stream_write_queue_len(&self->stream); i++) {
@@ -1319,67 +1314,14 @@ Transport_clear(TransportObject *self)
     }
     PyMem_Free(self->view);
     self->view = NULL;
-    self->closing = 1;
-    self->lost = 1;
-    if (self->conn_lost == 0) {
-        self->conn_lost = 1;
-    }
-    self->extra_lazy = 0;
-    Py_CLEAR(self->extra);
-    self->sock_closed = 1;
     self->stream.io.fd_src = NULL;      /* points into sock */
-    Py_CLEAR(self->sock);
-    Py_CLEAR(self->protocol);
+    transport_base_clear((TransportBase *)self);
     Py_CLEAR(self->server);
-    Py_CLEAR(self->read_handle);
-    Py_CLEAR(self->write_handle);
     Py_CLEAR(self->handle_ctx);
-    Py_CLEAR(self->high_obj);
-    Py_CLEAR(self->low_obj);
     Py_CLEAR(self->empty_waiter);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->loop);
     return 0;
-}
-
-/* asyncio's __del__: warn about a transport that never finished closing,
- * and close its socket. */
-static void
-tr_finalize_detach(PyObject *self)
-{
-    TransportObject *t = (TransportObject *)self;
-    if (t->loop != NULL) {
-        el_stream_close(&t->stream);
-    }
-}
-
-/* asyncio's __del__ for a transport whose socket is still open: the
- * ResourceWarning, detach(self) to take the fd out of the reactor, then
- * sock.close(); failures are unraisable.  Shared with udp.c. */
-void
-transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
-                        void (*detach)(PyObject *self))
-{
-    PyObject *exc = el_fetch_exc();
-    if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
-        PyErr_WriteUnraisable(self);
-    }
-    detach(self);
-    *sock_closed = 1;
-    if (discard(call_method1(sock, "close", NULL)) < 0) {
-        PyErr_WriteUnraisable(self);
-    }
-    el_restore_exc(exc);
-}
-
-void
-Transport_finalize(TransportObject *self)
-{
-    if (self->sock == NULL || self->sock_closed) {
-        return;
-    }
-    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
-                            tr_finalize_detach);
 }
 
 void
@@ -1493,6 +1435,15 @@ tr_kind_polling(TransportBase *base)
            | (el_stream_is_writing(&self->stream) ? EL_WRITABLE : 0);
 }
 
+/* Out of the reactor, for the finalizer. */
+static void
+tr_kind_detach(TransportBase *self)
+{
+    if (self->loop != NULL) {
+        el_stream_close(&((TransportObject *)self)->stream);
+    }
+}
+
 static const transport_kind tr_stream_kind = {
     .read_pause = tr_kind_read_pause,
     .read_resume = tr_kind_read_resume,
@@ -1502,6 +1453,7 @@ static const transport_kind tr_stream_kind = {
     .force_close = tr_kind_force_close,
     .fatal_error = tr_kind_fatal_error,
     .polling = tr_kind_polling,
+    .detach = tr_kind_detach,
 };
 
 void

@@ -43,6 +43,8 @@ typedef struct {
                        const char *message);
     /* What repr() calls polling: EL_READABLE | EL_WRITABLE. */
     unsigned (*polling)(TransportBase *self);
+    /* Out of the reactor, for the finalizer (nothing once cleared). */
+    void (*detach)(TransportBase *self);
 } transport_kind;
 
 /* The fields every transport has, stream or datagram, at the same offsets
@@ -225,7 +227,6 @@ PyObject *tr_start_reading(TransportObject *self, PyObject *ignored);
 PyObject *tr_can_write_eof(TransportObject *self, PyObject *ignored);
 int Transport_traverse(TransportObject *self, visitproc visit, void *arg);
 int Transport_clear(TransportObject *self);
-void Transport_finalize(TransportObject *self);
 void Transport_dealloc(TransportObject *self);
 
 /* ---- every transport kind (transport_base.c): TransportBase's methods,
@@ -261,6 +262,14 @@ PyObject *tb_call_connection_lost_meth(TransportBase *self, PyObject *exc);
 PyObject *tb_force_close_meth(TransportBase *self, PyObject *exc);
 PyObject *tb_fatal_error_meth(TransportBase *self, PyObject *args,
                               PyObject *kwds);
+/* The GC slots' share: TransportBase's references (and the type's);
+ * clear leaves the loop to the caller, to drop last. */
+int transport_base_traverse(TransportBase *self, visitproc visit,
+                            void *arg);
+void transport_base_clear(TransportBase *self);
+/* asyncio's __del__: a ResourceWarning for a transport whose fd's object
+ * is still open, then out of the reactor and its close(). */
+void tb_finalize(TransportBase *self);
 /* repr(): asyncio's _SelectorTransport.__repr__. */
 PyObject *tb_repr(TransportBase *self);
 /* Attributes asyncio's tests and internals look at. */
@@ -294,9 +303,6 @@ int transport_protocol_flow(LoopObject *loop, PyObject *self,
 int transport_limits_parse(PyObject *high, PyObject *low,
                            PyObject **high_obj, PyObject **low_obj,
                            Py_ssize_t *high_water, Py_ssize_t *low_water);
-void transport_finalize_sock(PyObject *self, PyObject *sock,
-                             char *sock_closed,
-                             void (*detach)(PyObject *self));
 PyObject *transport_get_obj(PyObject *self, void *offset);
 PyObject *transport_get_flag(PyObject *self, void *offset);
 /* transport_loop.c: loop._transports[fd] = self; the __init__ tail

@@ -176,6 +176,62 @@ tb_repr(TransportBase *self)
     return r;
 }
 
+/* ---- type slots --------------------------------------------------------- */
+
+int
+transport_base_traverse(TransportBase *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->extra);
+    Py_VISIT(self->loop);
+    Py_VISIT(self->sock);
+    Py_VISIT(self->protocol);
+    Py_VISIT(self->read_handle);
+    Py_VISIT(self->write_handle);
+    Py_VISIT(self->high_obj);
+    Py_VISIT(self->low_obj);
+    return 0;
+}
+
+void
+transport_base_clear(TransportBase *self)
+{
+    self->closing = 1;
+    self->lost = 1;
+    if (self->conn_lost == 0) {
+        self->conn_lost = 1;
+    }
+    self->extra_lazy = 0;
+    Py_CLEAR(self->extra);
+    self->sock_closed = 1;
+    Py_CLEAR(self->sock);
+    Py_CLEAR(self->protocol);
+    Py_CLEAR(self->read_handle);
+    Py_CLEAR(self->write_handle);
+    Py_CLEAR(self->high_obj);
+    Py_CLEAR(self->low_obj);
+}
+
+/* Failures are unraisable, as in a __del__. */
+void
+tb_finalize(TransportBase *self)
+{
+    if (self->sock == NULL || self->sock_closed) {
+        return;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (PyErr_ResourceWarning((PyObject *)self, 1, "unclosed transport %R",
+                              (PyObject *)self) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    self->kind->detach(self);
+    self->sock_closed = 1;
+    if (discard(call_method1(self->sock, "close", NULL)) < 0) {
+        PyErr_WriteUnraisable((PyObject *)self);
+    }
+    el_restore_exc(exc);
+}
+
 /* ---- attributes --------------------------------------------------------- */
 
 PyObject *

@@ -971,6 +971,16 @@ dg_kind_polling(TransportBase *self)
     return ((DgramObject *)self)->io.mask & (EL_READABLE | EL_WRITABLE);
 }
 
+static void
+dg_kind_detach(TransportBase *base)
+{
+    DgramObject *self = (DgramObject *)base;
+    if (self->loop != NULL) {
+        dg_remove(self, EL_READABLE);
+        dg_remove(self, EL_WRITABLE);
+    }
+}
+
 static const transport_kind dg_kind = {
     .read_pause = dg_kind_read_pause,
     .read_resume = dg_kind_read_resume,
@@ -980,6 +990,7 @@ static const transport_kind dg_kind = {
     .force_close = dg_kind_force_close,
     .fatal_error = dg_kind_fatal_error,
     .polling = dg_kind_polling,
+    .detach = dg_kind_detach,
 };
 
 /* ---- type slots --------------------------------------------------------- */
@@ -987,16 +998,11 @@ static const transport_kind dg_kind = {
 static int
 Dgram_traverse(DgramObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->extra);
-    Py_VISIT(self->loop);
-    Py_VISIT(self->sock);
-    Py_VISIT(self->protocol);
+    int r = transport_base_traverse((TransportBase *)self, visit, arg);
+    if (r != 0) {
+        return r;
+    }
     Py_VISIT(self->address);
-    Py_VISIT(self->read_handle);
-    Py_VISIT(self->write_handle);
-    Py_VISIT(self->high_obj);
-    Py_VISIT(self->low_obj);
     Py_VISIT(self->last_addr);
     for (size_t i = 0; i < self->buf_len; i++) {
         dg_item *it = &self->buf[(self->buf_head + i) & (self->buf_cap - 1)];
@@ -1011,51 +1017,14 @@ Dgram_clear(DgramObject *self)
 {
     /* Out of the reactor first: the watcher lives in the loop's core,
      * which the loop reference below may be the last to keep. */
-    if (self->loop != NULL) {
-        dg_remove(self, EL_READABLE);
-        dg_remove(self, EL_WRITABLE);
-    }
-    self->closing = 1;
-    self->lost = 1;
-    if (self->conn_lost == 0) {
-        self->conn_lost = 1;
-    }
+    dg_kind_detach((TransportBase *)self);
     dg_buffer_clear(self);
-    self->sock_closed = 1;
-    Py_CLEAR(self->extra);
     self->fd_src = NULL;        /* points into sock */
-    Py_CLEAR(self->sock);
-    Py_CLEAR(self->protocol);
+    transport_base_clear((TransportBase *)self);
     Py_CLEAR(self->address);
-    Py_CLEAR(self->read_handle);
-    Py_CLEAR(self->write_handle);
-    Py_CLEAR(self->high_obj);
-    Py_CLEAR(self->low_obj);
     Py_CLEAR(self->last_addr);
     Py_CLEAR(self->loop);
     return 0;
-}
-
-static void
-dg_finalize_detach(PyObject *self)
-{
-    DgramObject *d = (DgramObject *)self;
-    if (d->loop != NULL) {
-        dg_remove(d, EL_READABLE);
-        dg_remove(d, EL_WRITABLE);
-    }
-}
-
-/* asyncio's __del__: warn about a transport never closed, close its
- * socket. */
-static void
-Dgram_finalize(DgramObject *self)
-{
-    if (self->sock == NULL || self->sock_closed) {
-        return;
-    }
-    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
-                            dg_finalize_detach);
 }
 
 static void
@@ -1124,7 +1093,7 @@ static PyMethodDef Dgram_methods[] = {
 
 static PyType_Slot Dgram_slots[] = {
     {Py_tp_dealloc, Dgram_dealloc},
-    {Py_tp_finalize, Dgram_finalize},
+    {Py_tp_finalize, tb_finalize},
     {Py_tp_traverse, Dgram_traverse},
     {Py_tp_clear, Dgram_clear},
     {Py_tp_repr, tb_repr},
