@@ -73,16 +73,24 @@ def single(loop_name, n, size):
         st, _ = await loop.connect_accepted_socket(Echo, sock=b)
         return ct, st, done
 
+    ping_pong(loop, setup, lambda ct: ct.write(msg), n)
+    print(f"echo {loop_name} n={n} size={size} ok")
+
+
+def ping_pong(loop, setup, send, n):
+    """Runs setup(200) for the transports (ct, st, done), warms up, then
+    counts the run of n round trips that send(ct) starts (shared with
+    udp_callgrind.py)."""
     # Warm up (first connections, freelists), untimed.
     ct, st, done = loop.run_until_complete(setup(200))
-    ct.write(msg)
+    send(ct)
     loop.run_until_complete(done)
     client = ct.get_protocol()
     client.left = n
     client.done = done = loop.create_future()
 
     async def measured():
-        ct.write(msg)
+        send(ct)
         await done
 
     operator.call(loop.run_until_complete, measured())
@@ -90,11 +98,6 @@ def single(loop_name, n, size):
     st.close()
     loop.run_until_complete(asyncio.sleep(0.01))
     loop.close()
-    print(f"echo {loop_name} n={n} size={size} ok")
-
-
-def counted(loop_name, n, size):
-    return counted_script(os.path.abspath(__file__), loop_name, n, size)
 
 
 def counted_script(script, loop_name, n, size):
@@ -122,8 +125,9 @@ def counted_script(script, loop_name, n, size):
     return None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(script=__file__, doc=__doc__, run=None, what="round trip"):
+    """The command line (shared with udp_callgrind.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--loops", default="eloop,asyncio,uvloop")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--size", type=int, default=100)
@@ -131,12 +135,12 @@ def main():
     args = ap.parse_args()
     loops = args.loops.split(",")
     if args.single:
-        single(loops[0], args.n, args.size)
+        (run or single)(loops[0], args.n, args.size)
         return
-    print(f"| loop | Ir per round trip ({args.size} B, n={args.n}) |")
+    print(f"| loop | Ir per {what} ({args.size} B, n={args.n}) |")
     print("|---|---:|")
     for name in loops:
-        ir = counted(name, args.n, args.size)
+        ir = counted_script(os.path.abspath(script), name, args.n, args.size)
         shown = f"{ir / args.n:,.0f}" if ir else "failed"
         print(f"| {name} | {shown} |", flush=True)
 

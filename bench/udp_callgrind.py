@@ -12,14 +12,10 @@ the datagram transport.  Measured as bench/echo_callgrind.py measures the
 stream echo (collection only inside operator.call).
 """
 
-import argparse
 import asyncio
-import operator
-import os
 import socket
-import sys
 
-from echo_callgrind import counted_script   # bench/ is sys.path[0]
+from echo_callgrind import main, ping_pong   # bench/ is sys.path[0]
 from stream_in import new_loop
 
 
@@ -65,45 +61,9 @@ def single(loop_name, n, size):
         st, _ = await loop.create_datagram_endpoint(Echo, sock=b)
         return ct, st, done
 
-    # Warm up (freelists), untimed.
-    ct, st, done = loop.run_until_complete(setup(200))
-    ct.sendto(msg)
-    loop.run_until_complete(done)
-    client = ct.get_protocol()
-    client.left = n
-    client.done = done = loop.create_future()
-
-    async def measured():
-        ct.sendto(msg)
-        await done
-
-    operator.call(loop.run_until_complete, measured())
-    ct.close()
-    st.close()
-    loop.run_until_complete(asyncio.sleep(0.01))
-    loop.close()
+    ping_pong(loop, setup, lambda ct: ct.sendto(msg), n)
     print(f"udp {loop_name} n={n} size={size} ok")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loops", default="eloop,asyncio,uvloop")
-    ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--size", type=int, default=100)
-    ap.add_argument("--single", action="store_true")
-    args = ap.parse_args()
-    loops = args.loops.split(",")
-    if args.single:
-        single(loops[0], args.n, args.size)
-        return
-    print(f"| loop | Ir per UDP round trip ({args.size} B, n={args.n}) |")
-    print("|---|---:|")
-    for name in loops:
-        ir = counted_script(os.path.abspath(__file__), name, args.n,
-                            args.size)
-        shown = f"{ir / args.n:,.0f}" if ir else "failed"
-        print(f"| {name} | {shown} |", flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    main(__file__, __doc__, single, "UDP round trip")
