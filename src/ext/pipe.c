@@ -104,34 +104,30 @@ static PyObject *
 pipe_repr(TransportObject *self)
 {
     int writer = Py_IS_TYPE(self, self->st->WritePipeType);
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
+    PyObject *head = transport_repr_head((TransportBase *)self);
+    if (head == NULL) {
         return NULL;
     }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
     PyObject *r;
     if (self->sock_closed) {
-        r = PyUnicode_FromFormat("<%U%s fd=%d closed>", name, state,
-                                 self->sock_fd);
+        r = PyUnicode_FromFormat("%U closed>", head);
     }
     else if (self->loop == NULL || self->loop->closed) {
         /* asyncio's, once its loop has no selector */
-        r = PyUnicode_FromFormat("<%U%s fd=%d open>", name, state,
-                                 self->sock_fd);
+        r = PyUnicode_FromFormat("%U open>", head);
     }
     else if (writer) {
         r = PyUnicode_FromFormat(
-            "<%U%s fd=%d %s bufsize=%zd>", name, state, self->sock_fd,
+            "%U %s bufsize=%zd>", head,
             el_stream_is_writing(&self->stream) ? "polling" : "idle",
             (Py_ssize_t)el_stream_write_queue_size(&self->stream));
     }
     else {
         r = PyUnicode_FromFormat(
-            "<%U%s fd=%d %s>", name, state, self->sock_fd,
+            "%U %s>", head,
             el_stream_is_reading(&self->stream) ? "polling" : "idle");
     }
-    Py_DECREF(name);
+    Py_DECREF(head);
     return r;
 }
 

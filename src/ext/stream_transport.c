@@ -197,15 +197,7 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
     if (self->conn_lost == 0) {
         self->conn_lost = 1;    /* writes from now on are ignored */
     }
-    PyObject *err = NULL;
-    if (self->protocol_connected && self->protocol != NULL) {
-        PyObject *protocol = Py_NewRef(self->protocol);
-        if (discard(call_method1(protocol, "connection_lost",
-                                 exc ? exc : Py_None)) < 0) {
-            err = el_fetch_exc();
-        }
-        Py_DECREF(protocol);
-    }
+    PyObject *err = transport_lost_notify((TransportBase *)self, exc);
     /* `finally:` -- detach the watcher before the fd closes. */
     el_stream_close(&self->stream);
     /* asyncio sets _sock = None, but its extra['socket'] keeps the
@@ -233,12 +225,7 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
                                                SERVER_ATTACH_ARG(self)));
         }
         if (rc < 0) {
-            /* As a raise in `finally:`: the new error wins, chained. */
-            PyObject *e = el_fetch_exc();
-            if (err != NULL) {
-                PyException_SetContext(e, err);
-            }
-            err = e;
+            transport_finally_failed(&err);
         }
     }
     Py_XDECREF(sock);
@@ -1328,12 +1315,8 @@ void
 Transport_dealloc(TransportObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (tb_dealloc_begin((TransportBase *)self) < 0) {
         return;     /* resurrected */
-    }
-    PyObject_GC_UnTrack(self);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
     }
     /* Closes the stream (freeing its queue) while the loop is still held:
      * the loop reference is set right after allocation and only

@@ -262,6 +262,17 @@ PyObject *tb_call_connection_lost_meth(TransportBase *self, PyObject *exc);
 PyObject *tb_force_close_meth(TransportBase *self, PyObject *exc);
 PyObject *tb_fatal_error_meth(TransportBase *self, PyObject *args,
                               PyObject *kwds);
+/* asyncio's _call_connection_lost() steps: protocol.connection_lost(exc)
+ * if the protocol is connected, giving back the exception it raised (or
+ * NULL); and, with a later step's exception set, that exception chained
+ * to *err (replacing it), as a raise inside `finally:` would. */
+PyObject *transport_lost_notify(TransportBase *self, PyObject *exc);
+void transport_finally_failed(PyObject **err);
+/* The start of tp_dealloc: the finalizer, then out of the GC and the
+ * weak references; -1 if the finalizer resurrected the object. */
+int tb_dealloc_begin(TransportBase *self);
+/* "<TypeName[ closed| closing] fd=N", what every repr() starts with. */
+PyObject *transport_repr_head(TransportBase *self);
 /* The GC slots' share: TransportBase's references (and the type's);
  * clear leaves the loop to the caller, to drop last. */
 int transport_base_traverse(TransportBase *self, visitproc visit,

@@ -152,7 +152,7 @@ tb_fatal_error_meth(TransportBase *self, PyObject *args, PyObject *kwds)
 }
 
 PyObject *
-tb_repr(TransportBase *self)
+transport_repr_head(TransportBase *self)
 {
     PyObject *name = PyType_GetName(Py_TYPE(self));
     if (name == NULL) {
@@ -160,23 +160,77 @@ tb_repr(TransportBase *self)
     }
     const char *state = self->sock_closed ? " closed"
                         : self->closing ? " closing" : "";
-    PyObject *r;
-    if (self->loop != NULL && !self->lost && !self->loop->closed) {
-        unsigned polling = self->kind->polling(self);
-        r = PyUnicode_FromFormat(
-            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
-            self->sock_fd, (polling & EL_READABLE) ? "polling" : "idle",
-            (polling & EL_WRITABLE) ? "polling" : "idle",
-            self->kind->buffer_size(self));
-    }
-    else {
-        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
-    }
+    PyObject *r = PyUnicode_FromFormat("<%U%s fd=%d", name, state,
+                                       self->sock_fd);
     Py_DECREF(name);
     return r;
 }
 
+PyObject *
+tb_repr(TransportBase *self)
+{
+    PyObject *head = transport_repr_head(self);
+    if (head == NULL) {
+        return NULL;
+    }
+    PyObject *r;
+    if (self->loop != NULL && !self->lost && !self->loop->closed) {
+        unsigned polling = self->kind->polling(self);
+        r = PyUnicode_FromFormat(
+            "%U read=%s write=<%s, bufsize=%zd>>", head,
+            (polling & EL_READABLE) ? "polling" : "idle",
+            (polling & EL_WRITABLE) ? "polling" : "idle",
+            self->kind->buffer_size(self));
+    }
+    else {
+        r = PyUnicode_FromFormat("%U>", head);
+    }
+    Py_DECREF(head);
+    return r;
+}
+
+/* ---- closing ------------------------------------------------------------ */
+
+PyObject *
+transport_lost_notify(TransportBase *self, PyObject *exc)
+{
+    PyObject *err = NULL;
+    if (self->protocol_connected && self->protocol != NULL) {
+        PyObject *protocol = Py_NewRef(self->protocol);
+        if (discard(call_method1(protocol, "connection_lost",
+                                 exc ? exc : Py_None)) < 0) {
+            err = el_fetch_exc();
+        }
+        Py_DECREF(protocol);
+    }
+    return err;
+}
+
+void
+transport_finally_failed(PyObject **err)
+{
+    /* As a raise in `finally:`: the new error wins, chained. */
+    PyObject *e = el_fetch_exc();
+    if (*err != NULL) {
+        PyException_SetContext(e, *err);
+    }
+    *err = e;
+}
+
 /* ---- type slots --------------------------------------------------------- */
+
+int
+tb_dealloc_begin(TransportBase *self)
+{
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+        return -1;
+    }
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL) {
+        PyObject_ClearWeakRefs((PyObject *)self);
+    }
+    return 0;
+}
 
 int
 transport_base_traverse(TransportBase *self, visitproc visit, void *arg)

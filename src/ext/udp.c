@@ -266,15 +266,7 @@ dg_call_connection_lost(DgramObject *self, PyObject *exc)
         return 0;
     }
     self->lost = 1;
-    PyObject *err = NULL;
-    if (self->protocol_connected && self->protocol != NULL) {
-        PyObject *protocol = Py_NewRef(self->protocol);
-        if (discard(call_method1(protocol, "connection_lost",
-                                 exc ? exc : Py_None)) < 0) {
-            err = el_fetch_exc();
-        }
-        Py_DECREF(protocol);
-    }
+    PyObject *err = transport_lost_notify((TransportBase *)self, exc);
     /* `finally:` -- out of the reactor before the fd closes. */
     dg_remove(self, EL_READABLE);
     dg_remove(self, EL_WRITABLE);
@@ -288,12 +280,7 @@ dg_call_connection_lost(DgramObject *self, PyObject *exc)
     }
     Py_XDECREF(sock);
     if (rc < 0) {
-        /* As a raise in `finally:`: the new error wins, chained. */
-        PyObject *e = el_fetch_exc();
-        if (err != NULL) {
-            PyException_SetContext(e, err);
-        }
-        err = e;
+        transport_finally_failed(&err);
     }
     if (err != NULL) {
         el_restore_exc(err);
@@ -1031,12 +1018,8 @@ static void
 Dgram_dealloc(DgramObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (tb_dealloc_begin((TransportBase *)self) < 0) {
         return;     /* resurrected */
-    }
-    PyObject_GC_UnTrack(self);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
     }
     Dgram_clear(self);
     PyMem_Free(self->buf);
