@@ -412,8 +412,8 @@ wp_write(TransportObject *self, PyObject *data)
         if (err == -ENOMEM) {
             return PyErr_NoMemory();
         }
-        errno = -err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        transport_raise_errno(err);
+        return NULL;
     }
     /* The queue owns tok now.  An empty buffer is written at once, as
      * asyncio's write() does; otherwise a write is under way and the

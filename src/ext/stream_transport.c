@@ -525,8 +525,7 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
             PyErr_NoMemory();
         }
         else {
-            errno = -err;
-            PyErr_SetFromErrno(PyExc_OSError);
+            transport_raise_errno(err);
         }
         goto done;
     }
@@ -668,9 +667,7 @@ tr_shutdown_cb(el_stream_t *s, int status)
     (void)s;
     if (status < 0) {
         /* asyncio's sock.shutdown() raises out of _write_ready(). */
-        errno = -status;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(status);
     }
     return 0;
 }
@@ -984,9 +981,7 @@ tr_add_reader(TransportObject *self)
         return PyErr_Occurred() ? -1 : 0;
     }
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(err);
     }
     return 0;
 }

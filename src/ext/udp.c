@@ -131,9 +131,7 @@ dg_set_mask(DgramObject *self, unsigned mask)
     }
     int err = el_io_set(&self->loop->core, &self->io, mask);
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(err);
     }
     return 0;
 }
