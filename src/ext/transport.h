@@ -1,13 +1,18 @@
 /*
- * transport.h -- the stream transport base.  One object layout
+ * transport.h -- the transports' shared parts.  Every transport's struct
+ * starts with TransportBase (TRANSPORT_BASE_FIELDS) and names a
+ * transport_kind; the methods, attributes and GC steps that only use that
+ * head are written once (transport_base.c) for the socket, pipe and
+ * datagram transports.  The stream transport base adds one object layout
  * (TransportObject) and one machinery (stream_transport.c: the write
  * queue, flow control, the close/abort/connection_lost state machine,
- * reading into the loop's spare buffer, error reporting) for every byte-stream transport:
- * the socket transport (socket_transport.c, asyncio's
- * _SelectorSocketTransport, built by transport_loop.c) and the pipe
- * transports (pipe.c, asyncio's _UnixReadPipeTransport and
- * _UnixWritePipeTransport), which add only what differs.  udp.c uses the
- * few generic helpers marked below.
+ * reading into the loop's spare buffer, error reporting) for every
+ * byte-stream transport: the socket transport (socket_transport.c,
+ * asyncio's _SelectorSocketTransport, built by transport_loop.c) and the
+ * pipe transports (pipe.c, asyncio's _UnixReadPipeTransport and
+ * _UnixWritePipeTransport), which add only what differs.  The datagram
+ * transport (udp.c) has its own layout after the head and uses the
+ * generic helpers marked below.
  */
 #ifndef ELOOP_TRANSPORT_H
 #define ELOOP_TRANSPORT_H
