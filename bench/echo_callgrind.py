@@ -92,16 +92,24 @@ def single(loop_name, n, size, use_tls=False):
             loop.connect_accepted_socket(Echo, sock=b, **skw))
         return ct, st, done
 
+    ping_pong(loop, setup, lambda ct: ct.write(msg), n)
+    print(f"echo {loop_name} n={n} size={size} ok")
+
+
+def ping_pong(loop, setup, send, n):
+    """Runs setup(200) for the transports (ct, st, done), warms up, then
+    counts the run of n round trips that send(ct) starts (shared with
+    udp_callgrind.py)."""
     # Warm up (first connections, freelists), untimed.
     ct, st, done = loop.run_until_complete(setup(200))
-    ct.write(msg)
+    send(ct)
     loop.run_until_complete(done)
     client = ct.get_protocol()
     client.left = n
     client.done = done = loop.create_future()
 
     async def measured():
-        ct.write(msg)
+        send(ct)
         await done
 
     operator.call(loop.run_until_complete, measured())
@@ -109,11 +117,11 @@ def single(loop_name, n, size, use_tls=False):
     st.close()
     loop.run_until_complete(asyncio.sleep(0.01))
     loop.close()
-    print(f"echo {loop_name} n={n} size={size} ok")
 
 
-def counted(loop_name, n, size, use_tls=False):
-    fd, out = tempfile.mkstemp(prefix=f"callgrind.echo.{loop_name}.")
+def counted_script(script, loop_name, n, size, extra=()):
+    """Ir of `script --single` for one loop (shared with udp_callgrind.py)."""
+    fd, out = tempfile.mkstemp(prefix=f"callgrind.{loop_name}.")
     os.close(fd)
     env = dict(os.environ, PYTHONHASHSEED="0")
     try:
@@ -121,9 +129,8 @@ def counted(loop_name, n, size, use_tls=False):
             ["valgrind", "--tool=callgrind", "--collect-atstart=no",
              "--toggle-collect=_operator_call",
              f"--callgrind-out-file={out}", sys.executable,
-             os.path.abspath(__file__), "--single", "--loops", loop_name,
-             "--n", str(n), "--size", str(size)]
-            + (["--tls"] if use_tls else []),
+             script, "--single", "--loops", loop_name,
+             "--n", str(n), "--size", str(size), *extra],
             capture_output=True, text=True, env=env)
         if r.returncode != 0 or " ok" not in r.stdout:
             sys.stderr.write(r.stdout + r.stderr)
@@ -137,23 +144,32 @@ def counted(loop_name, n, size, use_tls=False):
     return None
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(script=__file__, doc=__doc__, run=None, what="round trip"):
+    """The command line (shared with udp_callgrind.py)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--loops", default="eloop,asyncio,uvloop")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--size", type=int, default=100)
     ap.add_argument("--single", action="store_true")
-    ap.add_argument("--tls", action="store_true", help="both ends over TLS")
+    if run is None:
+        ap.add_argument("--tls", action="store_true",
+                        help="both ends over TLS")
     args = ap.parse_args()
     loops = args.loops.split(",")
+    use_tls = getattr(args, "tls", False)
     if args.single:
-        single(loops[0], args.n, args.size, args.tls)
+        if run is None:
+            single(loops[0], args.n, args.size, use_tls)
+        else:
+            run(loops[0], args.n, args.size)
         return
-    what = "TLS " if args.tls else ""
-    print(f"| loop | Ir per {what}round trip ({args.size} B, n={args.n}) |")
+    if use_tls:
+        what = "TLS " + what
+    print(f"| loop | Ir per {what} ({args.size} B, n={args.n}) |")
     print("|---|---:|")
     for name in loops:
-        ir = counted(name, args.n, args.size, args.tls)
+        ir = counted_script(os.path.abspath(script), name, args.n, args.size,
+                            ["--tls"] if use_tls else ())
         shown = f"{ir / args.n:,.0f}" if ir else "failed"
         print(f"| {name} | {shown} |", flush=True)
 

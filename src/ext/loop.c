@@ -559,8 +559,8 @@ loop_run_iteration(LoopObject *self)
     if (self->forked) {
         return rc < 0 ? -1 : loop_check_forked(self);
     }
-    /* Write coalescing (transport.c): what the callbacks wrote leaves now,
-     * one writev per transport.  Also when a callback failed, so that no
+    /* Write coalescing (stream_transport.c): what the callbacks wrote
+     * leaves now, one writev per transport.  Also when a callback failed, so that no
      * data is left unsent while the loop is stopped. */
     if (el_ring_len(&self->flushq) && loop_flush_pending(self) < 0) {
         return -1;

@@ -4,8 +4,8 @@
  * stream transport base (transport.h).  What they share with the socket
  * transport -- the stream, the write queue, flow control, reading into the
  * loop's spare bytes, connection_lost() and the release of the fd's object,
- * the finalizer, the GC slots, most methods -- is transport.c's; this file
- * holds only what asyncio's pipe transports do differently:
+ * the finalizer, the GC slots, most methods -- is stream_transport.c's;
+ * this file holds only what asyncio's pipe transports do differently:
  *   - construction: the fd must be a FIFO, a socket or (for writing) a
  *     character device, as asyncio checks; it is made non-blocking; extra
  *     is {'pipe': pipe};
@@ -104,34 +104,30 @@ static PyObject *
 pipe_repr(TransportObject *self)
 {
     int writer = Py_IS_TYPE(self, self->st->WritePipeType);
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
+    PyObject *head = transport_repr_head((TransportBase *)self);
+    if (head == NULL) {
         return NULL;
     }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
     PyObject *r;
     if (self->sock_closed) {
-        r = PyUnicode_FromFormat("<%U%s fd=%d closed>", name, state,
-                                 self->sock_fd);
+        r = PyUnicode_FromFormat("%U closed>", head);
     }
     else if (self->loop == NULL || self->loop->closed) {
         /* asyncio's, once its loop has no selector */
-        r = PyUnicode_FromFormat("<%U%s fd=%d open>", name, state,
-                                 self->sock_fd);
+        r = PyUnicode_FromFormat("%U open>", head);
     }
     else if (writer) {
         r = PyUnicode_FromFormat(
-            "<%U%s fd=%d %s bufsize=%zd>", name, state, self->sock_fd,
+            "%U %s bufsize=%zd>", head,
             el_stream_is_writing(&self->stream) ? "polling" : "idle",
             (Py_ssize_t)el_stream_write_queue_size(&self->stream));
     }
     else {
         r = PyUnicode_FromFormat(
-            "<%U%s fd=%d %s>", name, state, self->sock_fd,
+            "%U %s>", head,
             el_stream_is_reading(&self->stream) ? "polling" : "idle");
     }
-    Py_DECREF(name);
+    Py_DECREF(head);
     return r;
 }
 
@@ -416,8 +412,8 @@ wp_write(TransportObject *self, PyObject *data)
         if (err == -ENOMEM) {
             return PyErr_NoMemory();
         }
-        errno = -err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        transport_raise_errno(err);
+        return NULL;
     }
     /* The queue owns tok now.  An empty buffer is written at once, as
      * asyncio's write() does; otherwise a write is under way and the
@@ -615,11 +611,11 @@ PyMethodDef Loop_pipe_methods[] = {
 #define COMMON_ATTRS                                                        \
     {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL,    \
      NULL},                                                                 \
-    {"_pipe", (getter)tr_attr_sock, (setter)pipe_set_attr_pipe, NULL,       \
+    {"_pipe", (getter)tb_attr_sock, (setter)pipe_set_attr_pipe, NULL,       \
      NULL},                                                                 \
-    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL,      \
+    {"_extra", (getter)tb_attr_extra, (setter)tb_set_attr_extra, NULL,      \
      NULL},                                                                 \
-    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},                      \
+    {"_loop", (getter)tb_attr_loop, NULL, NULL, NULL},                      \
     {"_fileno", (getter)pipe_attr_fileno, NULL, NULL, NULL},                \
     OBJ_GETTER("_protocol", protocol),                                        \
     FLAG_GETTER("_closing", closing)
@@ -632,7 +628,7 @@ static PyGetSetDef ReadPipe_getset[] = {
 
 static PyGetSetDef WritePipe_getset[] = {
     COMMON_ATTRS,
-    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
+    {"_conn_lost", (getter)tb_attr_conn_lost, NULL, NULL, NULL},
     OBJ_GETTER("_high_water", high_obj),
     OBJ_GETTER("_low_water", low_obj),
     FLAG_GETTER("_protocol_paused", protocol_paused),
@@ -648,10 +644,8 @@ static PyMemberDef Pipe_members[] = {
 };
 
 #define COMMON_METHODS                                                      \
-    NOARGS("is_closing", tr_is_closing),                                    \
+    TRANSPORT_BASE_METHODS,                                                 \
     ONEARG("set_protocol", pipe_set_protocol),                              \
-    NOARGS("get_protocol", tr_get_protocol),                                \
-    KWARGS("get_extra_info", tr_get_extra_info),                            \
     NOARGS("_read_ready", tr_read_ready),                                   \
     ONEARG("_call_connection_lost", pipe_connection_lost_meth),             \
     KWARGS("_fatal_error", pipe_fatal_error_meth)
@@ -659,9 +653,7 @@ static PyMemberDef Pipe_members[] = {
 static PyMethodDef ReadPipe_methods[] = {
     COMMON_METHODS,
     NOARGS("close", rp_close),
-    NOARGS("is_reading", tr_is_reading),
-    NOARGS("pause_reading", tr_pause_reading),
-    NOARGS("resume_reading", tr_resume_reading),
+    TRANSPORT_READ_METHODS,
     NOARGS("_start_reading", tr_start_reading),
     {NULL, NULL, 0, NULL},
 };
@@ -673,9 +665,7 @@ static PyMethodDef WritePipe_methods[] = {
     NOARGS("can_write_eof", tr_can_write_eof),
     NOARGS("close", wp_close),
     NOARGS("abort", wp_abort),
-    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
-    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
-    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
+    TRANSPORT_WRITE_METHODS,
     NOARGS("_write_ready", tr_write_ready),
     NOARGS("_start_reading", wp_start_reading),
     {NULL, NULL, 0, NULL},
@@ -683,7 +673,7 @@ static PyMethodDef WritePipe_methods[] = {
 
 #define PIPE_SLOTS(methods, getset, doc)                                    \
     {Py_tp_dealloc, Transport_dealloc},                                     \
-    {Py_tp_finalize, Transport_finalize},                                   \
+    {Py_tp_finalize, tb_finalize},                                   \
     {Py_tp_traverse, Transport_traverse},                                   \
     {Py_tp_clear, Transport_clear},                                         \
     {Py_tp_repr, pipe_repr},                                                \

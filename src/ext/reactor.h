@@ -12,7 +12,7 @@
  *     costs no Handle and no bound method per read.)
  *   - a *flush entry*: loop_push_flush() links it on loop->flushq; after
  *     the callback phase of the iteration the loop calls ops->flush(owner)
- *     (coalesced writes, see transport.c).
+ *     (coalesced writes, see stream_transport.c).
  * Each link holds one strong reference to the owner (the ownership rule of
  * state.h), which Loop_traverse visits and loop close drops.
  */

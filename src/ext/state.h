@@ -43,12 +43,13 @@ typedef struct {
     PyTypeObject *LoopType;
     PyTypeObject *HandleType;
     PyTypeObject *TimerHandleType;
-    PyTypeObject *TransportType;        /* transport.c: SocketTransport, a
-                                           subclass of asyncio's Transport */
+    PyTypeObject *TransportType;        /* socket_transport.c:
+                                           SocketTransport, a subclass of
+                                           asyncio's Transport */
     PyTypeObject *DatagramTransportType;    /* udp.c, a subclass of
                                                asyncio's DatagramTransport */
     PyTypeObject *TransportDictType;    /* its twin with an instance
-                                           __dict__ (transport.c) */
+                                           __dict__ (socket_transport.c) */
     PyTypeObject *ReadPipeType;         /* pipe.c, subclasses of asyncio's */
     PyTypeObject *WritePipeType;        /* ReadTransport, WriteTransport */
     Py_ssize_t sock_fd_offset;          /* where _socket.socket keeps its
@@ -88,7 +89,7 @@ typedef struct {
     PyObject *kw_loop;                  /* ("loop",) */
     PyObject *kw_task;                  /* ("loop", "name", "context") */
     PyObject *kw_context;               /* ("context",) */
-    /* transport.c, transport_loop.c */
+    /* stream_transport.c, socket_transport.c, transport_loop.c */
     PyObject *BufferedProtocol;         /* asyncio.protocols */
     PyObject *TransportSocket;          /* asyncio.trsock */
     PyObject *set_result_unless_cancelled;  /* asyncio.futures, private */
@@ -224,7 +225,7 @@ typedef struct LoopObject {
                                    `transports` is for sockets; dropped at
                                    close(), as asyncio's selector drops
                                    its handles */
-    /* Write coalescing (transport.c): eloop_items (reactor.h) of
+    /* Write coalescing (stream_transport.c): eloop_items (reactor.h) of
      * transports that queued data during this iteration and have not sent
      * it yet; one strong reference each.  Flushed after the callback phase
      * of every iteration. */
@@ -419,7 +420,8 @@ int tls_state_init(PyObject *mod, eloop_state *st);
 int tls_state_traverse(eloop_state *st, visitproc visit, void *arg);
 void tls_state_clear(eloop_state *st);
 
-/* transport_loop.c: the loop's side of socket transports (transport.c) */
+/* transport_loop.c: the loop's side of socket transports
+ * (socket_transport.c) */
 int transport_type_init(PyObject *mod, eloop_state *st);
 /* meth is loop._make_socket_transport, not overridden. */
 int transport_factory_is_ours(LoopObject *loop, PyObject *meth);

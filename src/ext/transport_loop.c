@@ -2,7 +2,7 @@
  * transport_loop.c -- the loop's side of socket transports: what asyncio's
  * BaseSelectorEventLoop does for them.  Loop._make_socket_transport() (the
  * constructor), the `_transports` check behind add_reader() & co, the
- * end-of-iteration flush of coalesced writes (see transport.c), and the
+ * end-of-iteration flush of coalesced writes (see stream_transport.c), and the
  * creation of the type as a subclass of asyncio.transports.Transport.
  */
 #include "sock.h"

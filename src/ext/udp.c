@@ -86,28 +86,17 @@ typedef struct {
 } dg_item;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *extra;            /* BaseTransport's `_extra` slot: must
-                                   follow the header (udp_type_init
-                                   checks) */
+    TRANSPORT_BASE_FIELDS       /* write_handle: _sendto_ready's; read_handle
+                                   is made while reading, as asyncio's
+                                   selector keeps its reader */
     el_io_t io;                 /* linked into loop->core while io.mask */
-    eloop_state *st;            /* borrowed: our type keeps the module */
-    LoopObject *loop;           /* strong; NULL only after tp_clear */
-    PyObject *sock;             /* socket.socket, kept until tp_clear */
-    PyObject *protocol;         /* NULL once connection_lost ran */
     PyObject *address;          /* asyncio's _address (remote_addr) if
                                    true, else NULL */
-    PyObject *read_handle;      /* Handle of _read_ready while reading, as
-                                   asyncio's selector keeps its reader */
-    PyObject *write_handle;     /* Handle of _sendto_ready while buffered */
-    PyObject *high_obj;         /* the limits as given */
-    PyObject *low_obj;
     PyObject *last_addr;        /* the sender tuple last built, reused
                                    while datagrams keep coming from the
                                    same address (an equal tuple, which is
                                    all asyncio promises), and recognised
                                    by sendto() without parsing */
-    PyObject *weakreflist;
     dg_item *buf;               /* ring of buf_cap (a power of two) */
     size_t buf_cap;
     size_t buf_head;
@@ -119,23 +108,11 @@ typedef struct {
     struct sockaddr_storage last_ss;    /* what last_addr stands for */
     socklen_t last_len;
     Py_ssize_t buffer_size;     /* asyncio's _buffer_size */
-    Py_ssize_t high_water;      /* floor(high_obj) */
-    Py_ssize_t low_water;
-    Py_ssize_t conn_lost;       /* asyncio's _conn_lost */
-    int sock_fd;                /* asyncio's _sock_fd: the watched fd */
     const int *fd_src;          /* the socket's own fd field, or NULL
                                    (transport_fd_field); into sock */
     int family;                 /* syscalls made here for this family; -1:
                                    the socket object's methods */
-    char closing;
-    char paused;
-    char protocol_paused;
-    char protocol_connected;
     char connected;             /* extra['peername'] is true: send() */
-    char lost;                  /* _call_connection_lost() ran */
-    char sock_closed;           /* asyncio's _sock is None */
-    char read_queued;           /* read_handle is on the ready ring */
-    char write_queued;          /* write_handle is on the ready ring */
 } DgramObject;
 
 static int dg_io_cb(el_loop_t *core, el_io_t *io, unsigned revents);
@@ -154,9 +131,7 @@ dg_set_mask(DgramObject *self, unsigned mask)
     }
     int err = el_io_set(&self->loop->core, &self->io, mask);
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(err);
     }
     return 0;
 }
@@ -289,15 +264,7 @@ dg_call_connection_lost(DgramObject *self, PyObject *exc)
         return 0;
     }
     self->lost = 1;
-    PyObject *err = NULL;
-    if (self->protocol_connected && self->protocol != NULL) {
-        PyObject *protocol = Py_NewRef(self->protocol);
-        if (discard(call_method1(protocol, "connection_lost",
-                                 exc ? exc : Py_None)) < 0) {
-            err = el_fetch_exc();
-        }
-        Py_DECREF(protocol);
-    }
+    PyObject *err = transport_lost_notify((TransportBase *)self, exc);
     /* `finally:` -- out of the reactor before the fd closes. */
     dg_remove(self, EL_READABLE);
     dg_remove(self, EL_WRITABLE);
@@ -311,12 +278,7 @@ dg_call_connection_lost(DgramObject *self, PyObject *exc)
     }
     Py_XDECREF(sock);
     if (rc < 0) {
-        /* As a raise in `finally:`: the new error wins, chained. */
-        PyObject *e = el_fetch_exc();
-        if (err != NULL) {
-            PyException_SetContext(e, err);
-        }
-        err = e;
+        transport_finally_failed(&err);
     }
     if (err != NULL) {
         el_restore_exc(err);
@@ -936,80 +898,6 @@ dg_abort(DgramObject *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
-dg_call_connection_lost_meth(DgramObject *self, PyObject *exc)
-{
-    if (dg_call_connection_lost(self, exc == Py_None ? NULL : exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-dg_force_close_meth(DgramObject *self, PyObject *exc)
-{
-    if (dg_force_close(self, exc == Py_None ? NULL : exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-dg_fatal_error_meth(DgramObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"exc", "message", NULL};
-    PyObject *exc;
-    const char *message = "Fatal error on transport";
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|s:_fatal_error", kwlist,
-                                     &exc, &message)
-        || dg_fatal_error(self, exc, message) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-dg_is_closing(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(self->closing);
-}
-
-static PyObject *
-dg_is_reading(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(!self->closing && !self->paused);
-}
-
-static PyObject *
-dg_pause_reading(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 1;
-    dg_remove(self, EL_READABLE);
-    if (transport_debug_log(self->loop, (PyObject *)self, "%r pauses reading",
-                            NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-dg_resume_reading(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || !self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 0;
-    if (dg_add(self, EL_READABLE) < 0
-        || transport_debug_log(self->loop, (PyObject *)self,
-                               "%r resumes reading", NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
 dg_set_protocol(DgramObject *self, PyObject *protocol)
 {
     Py_XSETREF(self->protocol, Py_NewRef(protocol));
@@ -1017,95 +905,89 @@ dg_set_protocol(DgramObject *self, PyObject *protocol)
     Py_RETURN_NONE;
 }
 
-static PyObject *
-dg_get_protocol(DgramObject *self, PyObject *Py_UNUSED(ignored))
+/* What the generic methods (transport_base.c) do on a datagram
+ * transport: asyncio's _SelectorTransport with a selector's reader. */
+static void
+dg_kind_read_pause(TransportBase *self)
 {
-    return Py_NewRef(self->protocol ? self->protocol : Py_None);
+    dg_remove((DgramObject *)self, EL_READABLE);
 }
 
-static PyObject *
-dg_get_extra_info(DgramObject *self, PyObject *args, PyObject *kwds)
+static int
+dg_kind_read_resume(TransportBase *self)
 {
-    static char *kwlist[] = {"name", "default", NULL};
-    PyObject *name, *dflt = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:get_extra_info",
-                                     kwlist, &name, &dflt)) {
-        return NULL;
+    return dg_add((DgramObject *)self, EL_READABLE);
+}
+
+static Py_ssize_t
+dg_kind_buffer_size(TransportBase *self)
+{
+    return ((DgramObject *)self)->buffer_size;
+}
+
+static int
+dg_kind_limits_changed(TransportBase *self)
+{
+    return dg_maybe_pause((DgramObject *)self);
+}
+
+static int
+dg_kind_connection_lost(TransportBase *self, PyObject *exc)
+{
+    return dg_call_connection_lost((DgramObject *)self,
+                                   exc == Py_None ? NULL : exc);
+}
+
+static int
+dg_kind_force_close(TransportBase *self, PyObject *exc)
+{
+    return dg_force_close((DgramObject *)self, exc == Py_None ? NULL : exc);
+}
+
+static int
+dg_kind_fatal_error(TransportBase *self, PyObject *exc, const char *message)
+{
+    return dg_fatal_error((DgramObject *)self, exc, message);
+}
+
+static unsigned
+dg_kind_polling(TransportBase *self)
+{
+    return ((DgramObject *)self)->io.mask & (EL_READABLE | EL_WRITABLE);
+}
+
+static void
+dg_kind_detach(TransportBase *base)
+{
+    DgramObject *self = (DgramObject *)base;
+    if (self->loop != NULL) {
+        dg_remove(self, EL_READABLE);
+        dg_remove(self, EL_WRITABLE);
     }
-    if (self->extra == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "_extra");
-        return NULL;
-    }
-    return PyObject_CallMethod(self->extra, "get", "OO", name, dflt);
 }
 
-static PyObject *
-dg_get_write_buffer_size(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSsize_t(self->buffer_size);
-}
-
-static PyObject *
-dg_get_write_buffer_limits(DgramObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyTuple_Pack(2, self->low_obj, self->high_obj);
-}
-
-static PyObject *
-dg_set_write_buffer_limits(DgramObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"high", "low", NULL};
-    PyObject *high = Py_None, *low = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds,
-                                     "|OO:set_write_buffer_limits", kwlist,
-                                     &high, &low)
-        || transport_limits_parse(high, low, &self->high_obj, &self->low_obj,
-                                  &self->high_water, &self->low_water) < 0
-        || dg_maybe_pause(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
+static const transport_kind dg_kind = {
+    .read_pause = dg_kind_read_pause,
+    .read_resume = dg_kind_read_resume,
+    .buffer_size = dg_kind_buffer_size,
+    .limits_changed = dg_kind_limits_changed,
+    .connection_lost = dg_kind_connection_lost,
+    .force_close = dg_kind_force_close,
+    .fatal_error = dg_kind_fatal_error,
+    .polling = dg_kind_polling,
+    .detach = dg_kind_detach,
+};
 
 /* ---- type slots --------------------------------------------------------- */
-
-static PyObject *
-Dgram_repr(DgramObject *self)
-{
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
-        return NULL;
-    }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
-    PyObject *r;
-    if (self->loop != NULL && !self->lost && !self->loop->closed) {
-        r = PyUnicode_FromFormat(
-            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
-            self->sock_fd, (self->io.mask & EL_READABLE) ? "polling" : "idle",
-            (self->io.mask & EL_WRITABLE) ? "polling" : "idle",
-            self->buffer_size);
-    }
-    else {
-        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
-    }
-    Py_DECREF(name);
-    return r;
-}
 
 static int
 Dgram_traverse(DgramObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->extra);
-    Py_VISIT(self->loop);
-    Py_VISIT(self->sock);
-    Py_VISIT(self->protocol);
+    int r = transport_base_traverse((TransportBase *)self, visit, arg);
+    if (r != 0) {
+        return r;
+    }
     Py_VISIT(self->address);
-    Py_VISIT(self->read_handle);
-    Py_VISIT(self->write_handle);
-    Py_VISIT(self->high_obj);
-    Py_VISIT(self->low_obj);
     Py_VISIT(self->last_addr);
     for (size_t i = 0; i < self->buf_len; i++) {
         dg_item *it = &self->buf[(self->buf_head + i) & (self->buf_cap - 1)];
@@ -1120,63 +1002,22 @@ Dgram_clear(DgramObject *self)
 {
     /* Out of the reactor first: the watcher lives in the loop's core,
      * which the loop reference below may be the last to keep. */
-    if (self->loop != NULL) {
-        dg_remove(self, EL_READABLE);
-        dg_remove(self, EL_WRITABLE);
-    }
-    self->closing = 1;
-    self->lost = 1;
-    if (self->conn_lost == 0) {
-        self->conn_lost = 1;
-    }
+    dg_kind_detach((TransportBase *)self);
     dg_buffer_clear(self);
-    self->sock_closed = 1;
-    Py_CLEAR(self->extra);
     self->fd_src = NULL;        /* points into sock */
-    Py_CLEAR(self->sock);
-    Py_CLEAR(self->protocol);
+    transport_base_clear((TransportBase *)self);
     Py_CLEAR(self->address);
-    Py_CLEAR(self->read_handle);
-    Py_CLEAR(self->write_handle);
-    Py_CLEAR(self->high_obj);
-    Py_CLEAR(self->low_obj);
     Py_CLEAR(self->last_addr);
     Py_CLEAR(self->loop);
     return 0;
 }
 
 static void
-dg_finalize_detach(PyObject *self)
-{
-    DgramObject *d = (DgramObject *)self;
-    if (d->loop != NULL) {
-        dg_remove(d, EL_READABLE);
-        dg_remove(d, EL_WRITABLE);
-    }
-}
-
-/* asyncio's __del__: warn about a transport never closed, close its
- * socket. */
-static void
-Dgram_finalize(DgramObject *self)
-{
-    if (self->sock == NULL || self->sock_closed) {
-        return;
-    }
-    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
-                            dg_finalize_detach);
-}
-
-static void
 Dgram_dealloc(DgramObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (tb_dealloc_begin((TransportBase *)self) < 0) {
         return;     /* resurrected */
-    }
-    PyObject_GC_UnTrack(self);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
     }
     Dgram_clear(self);
     PyMem_Free(self->buf);
@@ -1194,62 +1035,18 @@ dg_get_ssize(DgramObject *self, void *offset)
         *(Py_ssize_t *)((char *)self + (Py_ssize_t)offset));
 }
 
-static PyObject *
-dg_get_loop(DgramObject *self, void *Py_UNUSED(c))
-{
-    /* asyncio sets _loop = None in _call_connection_lost(). */
-    PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-static PyObject *
-dg_get_sock(DgramObject *self, void *Py_UNUSED(c))
-{
-    PyObject *v = self->sock_closed ? NULL : self->sock;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-static PyObject *
-dg_get_sock_fd(DgramObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(self->sock_fd);
-}
-
-static PyObject *
-dg_get_extra(DgramObject *self, void *Py_UNUSED(c))
-{
-    if (self->extra == NULL) {
-        PyErr_SetString(PyExc_AttributeError, "_extra");
-        return NULL;
-    }
-    return Py_NewRef(self->extra);
-}
-
-static int
-dg_set_extra(DgramObject *self, PyObject *value, void *Py_UNUSED(c))
-{
-    Py_XSETREF(self->extra, Py_XNewRef(value));
-    return 0;
-}
-
 #define DG_GETTER(name, fn, field)                                          \
     {name, (getter)fn, NULL, NULL, (void *)offsetof(DgramObject, field)}
 
 static PyGetSetDef Dgram_getset[] = {
-    {"_sock", (getter)dg_get_sock, NULL, NULL, NULL},
-    {"_extra", (getter)dg_get_extra, (setter)dg_set_extra, NULL, NULL},
-    {"_loop", (getter)dg_get_loop, NULL, NULL, NULL},
-    {"_sock_fd", (getter)dg_get_sock_fd, NULL, NULL, NULL},
-    DG_GETTER("_protocol", transport_get_obj, protocol),
+    TRANSPORT_BASE_GETSET("_sock", "_sock_fd"),
     DG_GETTER("_address", transport_get_obj, address),
-    DG_GETTER("_high_water", transport_get_obj, high_obj),
-    DG_GETTER("_low_water", transport_get_obj, low_obj),
+    OBJ_GETTER("_high_water", high_obj),
+    OBJ_GETTER("_low_water", low_obj),
     DG_GETTER("_buffer_size", dg_get_ssize, buffer_size),
-    DG_GETTER("_conn_lost", dg_get_ssize, conn_lost),
-    DG_GETTER("_closing", transport_get_flag, closing),
-    DG_GETTER("_paused", transport_get_flag, paused),
-    DG_GETTER("_protocol_paused", transport_get_flag, protocol_paused),
-    DG_GETTER("_protocol_connected", transport_get_flag, protocol_connected),
+    FLAG_GETTER("_paused", paused),
+    FLAG_GETTER("_protocol_paused", protocol_paused),
+    FLAG_GETTER("_protocol_connected", protocol_connected),
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1259,42 +1056,28 @@ static PyMemberDef Dgram_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-#define DG_NOARGS(name, fn) {name, (PyCFunction)fn, METH_NOARGS, NULL}
-#define DG_ONEARG(name, fn) {name, (PyCFunction)fn, METH_O, NULL}
-#define DG_KWARGS(name, fn)                                                 \
-    {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS,   \
-     NULL}
-
 static PyMethodDef Dgram_methods[] = {
     {"sendto", (PyCFunction)(void (*)(void))dg_sendto,
      METH_FASTCALL | METH_KEYWORDS, NULL},
-    DG_NOARGS("close", dg_close),
-    DG_NOARGS("abort", dg_abort),
-    DG_NOARGS("is_closing", dg_is_closing),
-    DG_NOARGS("is_reading", dg_is_reading),
-    DG_NOARGS("pause_reading", dg_pause_reading),
-    DG_NOARGS("resume_reading", dg_resume_reading),
-    DG_ONEARG("set_protocol", dg_set_protocol),
-    DG_NOARGS("get_protocol", dg_get_protocol),
-    DG_KWARGS("get_extra_info", dg_get_extra_info),
-    DG_KWARGS("set_write_buffer_limits", dg_set_write_buffer_limits),
-    DG_NOARGS("get_write_buffer_limits", dg_get_write_buffer_limits),
-    DG_NOARGS("get_write_buffer_size", dg_get_write_buffer_size),
-    DG_NOARGS("_read_ready", dg_read_ready),
-    DG_NOARGS("_sendto_ready", dg_sendto_ready),
-    DG_NOARGS("_start_reading", dg_start_reading),
-    DG_ONEARG("_call_connection_lost", dg_call_connection_lost_meth),
-    DG_ONEARG("_force_close", dg_force_close_meth),
-    DG_KWARGS("_fatal_error", dg_fatal_error_meth),
+    TRANSPORT_BASE_METHODS,
+    TRANSPORT_READ_METHODS,
+    TRANSPORT_WRITE_METHODS,
+    TRANSPORT_LIFE_METHODS,
+    NOARGS("close", dg_close),
+    NOARGS("abort", dg_abort),
+    ONEARG("set_protocol", dg_set_protocol),
+    NOARGS("_read_ready", dg_read_ready),
+    NOARGS("_sendto_ready", dg_sendto_ready),
+    NOARGS("_start_reading", dg_start_reading),
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot Dgram_slots[] = {
     {Py_tp_dealloc, Dgram_dealloc},
-    {Py_tp_finalize, Dgram_finalize},
+    {Py_tp_finalize, tb_finalize},
     {Py_tp_traverse, Dgram_traverse},
     {Py_tp_clear, Dgram_clear},
-    {Py_tp_repr, Dgram_repr},
+    {Py_tp_repr, tb_repr},
     {Py_tp_methods, Dgram_methods},
     {Py_tp_getset, Dgram_getset},
     {Py_tp_members, Dgram_members},
@@ -1325,6 +1108,7 @@ dg_new(LoopObject *loop, PyObject *sock, PyObject *protocol,
     if (self == NULL) {
         return NULL;
     }
+    self->kind = &dg_kind;
     self->st = st;
     self->loop = (LoopObject *)Py_NewRef((PyObject *)loop);
     self->sock_fd = -1;

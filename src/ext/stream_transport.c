@@ -1,13 +1,14 @@
 /*
- * transport.c -- the stream transport base (transport.h) and the socket
- * transport (TCP and Unix streams), asyncio's _SelectorSocketTransport
- * (selector_events.py), over the core's el_stream_t.  The pipe transports
- * (pipe.c) use the same object layout and the machinery here -- reading
- * into the loop's spare, the write queue, flow control, connection_lost(),
- * the GC slots and most methods -- and replace only what asyncio's pipe
- * transports do differently.  What follows describes the socket
- * transport; pipe.c says where pipes differ (no write coalescing among
- * others).
+ * stream_transport.c -- the stream transport base (transport.h), over the
+ * core's el_stream_t: reading into the loop's spare, the write queue and
+ * its coalescing, flow control, the close/abort/connection_lost() state
+ * machine, error reporting, the generic methods and the GC slots.  The
+ * socket transport (socket_transport.c, asyncio's
+ * _SelectorSocketTransport) is this machinery plus a few socket-only
+ * methods; the pipe transports (pipe.c) use the same object layout and
+ * replace only what asyncio's pipe transports do differently.  What
+ * follows describes the socket transport's behaviour; pipe.c says where
+ * pipes differ (no write coalescing among others).
  *
  * The type subclasses asyncio.transports.Transport, so isinstance() checks
  * in user code pass.  BaseTransport's __slots__ = ('_extra',) places one
@@ -68,9 +69,6 @@
 /* Reads a pipe makes per readiness at most (see tr_read_ready); libuv
  * makes up to 32 per event, unconditionally. */
 #define TR_READ_BATCH 16
-
-
-static PyObject *tr_close(TransportObject *self, PyObject *ignored);
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -199,15 +197,7 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
     if (self->conn_lost == 0) {
         self->conn_lost = 1;    /* writes from now on are ignored */
     }
-    PyObject *err = NULL;
-    if (self->protocol_connected && self->protocol != NULL) {
-        PyObject *protocol = Py_NewRef(self->protocol);
-        if (discard(call_method1(protocol, "connection_lost",
-                                 exc ? exc : Py_None)) < 0) {
-            err = el_fetch_exc();
-        }
-        Py_DECREF(protocol);
-    }
+    PyObject *err = transport_lost_notify((TransportBase *)self, exc);
     /* `finally:` -- detach the watcher before the fd closes. */
     el_stream_close(&self->stream);
     /* asyncio sets _sock = None, but its extra['socket'] keeps the
@@ -235,12 +225,7 @@ tr_call_connection_lost(TransportObject *self, PyObject *exc)
                                                SERVER_ATTACH_ARG(self)));
         }
         if (rc < 0) {
-            /* As a raise in `finally:`: the new error wins, chained. */
-            PyObject *e = el_fetch_exc();
-            if (err != NULL) {
-                PyException_SetContext(e, err);
-            }
-            err = e;
+            transport_finally_failed(&err);
         }
     }
     Py_XDECREF(sock);
@@ -324,11 +309,6 @@ tr_errno_fatal(TransportObject *self, int err, const char *message)
 
 /* ---- flow control ------------------------------------------------------- */
 
-static inline Py_ssize_t
-tr_buffer_size(TransportObject *self)
-{
-    return (Py_ssize_t)el_stream_write_queue_size(&self->stream);
-}
 
 /* protocol.<meth>() for flow control; its failure is reported, as
  * _FlowControlMixin does.  Shared with udp.c (transport.h). */
@@ -545,8 +525,7 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
             PyErr_NoMemory();
         }
         else {
-            errno = -err;
-            PyErr_SetFromErrno(PyExc_OSError);
+            transport_raise_errno(err);
         }
         goto done;
     }
@@ -563,7 +542,7 @@ done:
     return res;
 }
 
-static PyObject *
+PyObject *
 tr_write(TransportObject *self, PyObject *data)
 {
     if (!PyBytes_Check(data) && !PyByteArray_Check(data)
@@ -580,7 +559,7 @@ tr_write(TransportObject *self, PyObject *data)
     return tr_write_objs(self, &data, 1);
 }
 
-static PyObject *
+PyObject *
 tr_writelines(TransportObject *self, PyObject *list)
 {
 #if PY_VERSION_HEX < 0x030C0000
@@ -688,9 +667,7 @@ tr_shutdown_cb(el_stream_t *s, int status)
     (void)s;
     if (status < 0) {
         /* asyncio's sock.shutdown() raises out of _write_ready(). */
-        errno = -status;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(status);
     }
     return 0;
 }
@@ -1004,9 +981,7 @@ tr_add_reader(TransportObject *self)
         return PyErr_Occurred() ? -1 : 0;
     }
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return transport_raise_errno(err);
     }
     return 0;
 }
@@ -1132,24 +1107,6 @@ tr_start_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
-tr_call_connection_lost_meth(TransportObject *self, PyObject *exc)
-{
-    if (tr_call_connection_lost(self, exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-tr_force_close_meth(TransportObject *self, PyObject *exc)
-{
-    if (self->loop != NULL && tr_force_close(self, exc) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 /* The arguments of _fatal_error(exc, message=...); *message holds the
  * default on entry.  Shared (transport.h). */
 int
@@ -1161,21 +1118,7 @@ transport_fatal_error_args(PyObject *args, PyObject *kwds, PyObject **exc,
                                        kwlist, exc, message) ? 0 : -1;
 }
 
-static PyObject *
-tr_fatal_error_meth(TransportObject *self, PyObject *args, PyObject *kwds)
-{
-    PyObject *exc;
-    const char *message = "Fatal error on transport";
-    if (transport_fatal_error_args(args, kwds, &exc, &message) < 0) {
-        return NULL;
-    }
-    if (self->loop != NULL && tr_fatal_error(self, exc, message) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *
+PyObject *
 tr_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->closing) {
@@ -1199,7 +1142,7 @@ tr_close(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
+PyObject *
 tr_abort(TransportObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->loop == NULL) {
@@ -1212,113 +1155,11 @@ tr_abort(TransportObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *
-tr_write_eof(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || self->eof) {
-        Py_RETURN_NONE;
-    }
-    if (transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    if (self->closing) {
-        Py_RETURN_NONE;
-    }
-    self->eof = 1;
-    /* Now if nothing is queued (errors raise, as sock.shutdown() in
-     * asyncio), else after the queue drains (tr_shutdown_cb). */
-    int r = el_stream_shutdown(&self->stream);
-    if (r < 0) {
-        errno = -r;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* For loop.sendfile(): a future done once the buffer is empty. */
-static PyObject *
-tr_make_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->empty_waiter != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Empty waiter is already set");
-        return NULL;
-    }
-    if (self->lost || self->loop == NULL) {
-        /* asyncio's _loop is None by now */
-        PyErr_SetString(PyExc_AttributeError,
-                        "'NoneType' object has no attribute 'create_future'");
-        return NULL;
-    }
-    if (transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    PyObject *fut = PyObject_CallMethod((PyObject *)self->loop,
-                                        "create_future", NULL);
-    if (fut == NULL) {
-        return NULL;
-    }
-    self->empty_waiter = Py_NewRef(fut);
-    if (el_stream_write_queue_len(&self->stream) == 0
-        && discard(call_method1(fut, "set_result", Py_None)) < 0) {
-        Py_DECREF(fut);
-        return NULL;
-    }
-    return fut;
-}
-
-static PyObject *
-tr_reset_empty_waiter(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    Py_CLEAR(self->empty_waiter);
-    Py_RETURN_NONE;
-}
-
 PyObject *
 tr_can_write_eof(TransportObject *Py_UNUSED(self),
                  PyObject *Py_UNUSED(ignored))
 {
     Py_RETURN_TRUE;
-}
-
-PyObject *
-tr_is_closing(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(self->closing);
-}
-
-PyObject *
-tr_is_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyBool_FromLong(!self->closing && !self->paused);
-}
-
-PyObject *
-tr_pause_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 1;
-    el_stream_read_pause(&self->stream);
-    if (tr_debug_log(self, "%r pauses reading", NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-PyObject *
-tr_resume_reading(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (self->closing || !self->paused) {
-        Py_RETURN_NONE;
-    }
-    self->paused = 0;
-    if (tr_add_reader(self) < 0
-        || tr_debug_log(self, "%r resumes reading", NULL, NULL) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
 }
 
 PyObject *
@@ -1332,55 +1173,6 @@ transport_set_protocol(TransportObject *self, PyObject *protocol)
     Py_XSETREF(self->protocol, Py_NewRef(protocol));
     self->protocol_connected = 1;
     Py_RETURN_NONE;
-}
-
-PyObject *
-tr_get_protocol(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return Py_NewRef(self->protocol ? self->protocol : Py_None);
-}
-
-PyObject *
-tr_get_extra_info(TransportObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"name", "default", NULL};
-    PyObject *name, *dflt = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:get_extra_info",
-                                     kwlist, &name, &dflt)) {
-        return NULL;
-    }
-    if (self->extra_lazy && PyUnicode_CheckExact(name)
-        && !PyUnicode_EqualToUTF8Compat(name, "socket")
-        && !PyUnicode_EqualToUTF8Compat(name, "sockname")
-        && !PyUnicode_EqualToUTF8Compat(name, "peername")) {
-        /* Not a key of the lazy dict: no need to build it. */
-        return Py_NewRef(dflt);
-    }
-    PyObject *extra = transport_extra(self);     /* borrowed */
-    if (extra == NULL) {
-        return NULL;
-    }
-    if (!PyDict_CheckExact(extra)) {
-        return PyObject_CallMethod(extra, "get", "OO", name, dflt);
-    }
-    PyObject *v = PyDict_GetItemWithError(extra, name);
-    if (v == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-    return Py_NewRef(v ? v : dflt);
-}
-
-PyObject *
-tr_get_write_buffer_size(TransportObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return PyLong_FromSsize_t(tr_buffer_size(self));
-}
-
-PyObject *
-tr_get_write_buffer_limits(TransportObject *self,
-                           PyObject *Py_UNUSED(ignored))
-{
-    return PyTuple_Pack(2, self->low_obj, self->high_obj);
 }
 
 /* floor(v) as a size: for an integer size n, n > v <=> n > floor(v), so
@@ -1471,70 +1263,17 @@ transport_set_limits(TransportObject *self, PyObject *high, PyObject *low)
                                   &self->high_water, &self->low_water);
 }
 
-PyObject *
-tr_set_write_buffer_limits(TransportObject *self, PyObject *args,
-                           PyObject *kwds)
-{
-    static char *kwlist[] = {"high", "low", NULL};
-    PyObject *high = Py_None, *low = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds,
-                                     "|OO:set_write_buffer_limits", kwlist,
-                                     &high, &low)
-        || transport_set_limits(self, high, low) < 0) {
-        return NULL;
-    }
-    /* asyncio's buffer would hold only what its sends left behind. */
-    if (tr_buffer_size(self) > self->high_water
-        && transport_flush_now(self) < 0) {
-        return NULL;
-    }
-    if (tr_maybe_pause(self) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 /* ---- type slots --------------------------------------------------------- */
-
-static PyObject *
-Transport_repr(TransportObject *self)
-{
-    PyObject *name = PyType_GetName(Py_TYPE(self));
-    if (name == NULL) {
-        return NULL;
-    }
-    const char *state = self->sock_closed ? " closed"
-                        : self->closing ? " closing" : "";
-    PyObject *r;
-    if (self->loop != NULL && !self->lost && !self->loop->closed) {
-        r = PyUnicode_FromFormat(
-            "<%U%s fd=%d read=%s write=<%s, bufsize=%zd>>", name, state,
-            self->sock_fd,
-            el_stream_is_reading(&self->stream) ? "polling" : "idle",
-            el_stream_is_writing(&self->stream) ? "polling" : "idle",
-            tr_buffer_size(self));
-    }
-    else {
-        r = PyUnicode_FromFormat("<%U%s fd=%d>", name, state, self->sock_fd);
-    }
-    Py_DECREF(name);
-    return r;
-}
 
 int
 Transport_traverse(TransportObject *self, visitproc visit, void *arg)
 {
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->extra);
-    Py_VISIT(self->loop);
-    Py_VISIT(self->sock);
-    Py_VISIT(self->protocol);
+    int r = transport_base_traverse((TransportBase *)self, visit, arg);
+    if (r != 0) {
+        return r;
+    }
     Py_VISIT(self->server);
-    Py_VISIT(self->read_handle);
-    Py_VISIT(self->write_handle);
     Py_VISIT(self->handle_ctx);
-    Py_VISIT(self->high_obj);
-    Py_VISIT(self->low_obj);
     Py_VISIT(self->empty_waiter);
     Py_VISIT(self->dict);
     for (size_t i = 0; i < el_stream_write_queue_len(&self->stream); i++) {
@@ -1557,79 +1296,22 @@ Transport_clear(TransportObject *self)
     }
     PyMem_Free(self->view);
     self->view = NULL;
-    self->closing = 1;
-    self->lost = 1;
-    if (self->conn_lost == 0) {
-        self->conn_lost = 1;
-    }
-    self->extra_lazy = 0;
-    Py_CLEAR(self->extra);
-    self->sock_closed = 1;
     self->stream.io.fd_src = NULL;      /* points into sock */
-    Py_CLEAR(self->sock);
-    Py_CLEAR(self->protocol);
+    transport_base_clear((TransportBase *)self);
     Py_CLEAR(self->server);
-    Py_CLEAR(self->read_handle);
-    Py_CLEAR(self->write_handle);
     Py_CLEAR(self->handle_ctx);
-    Py_CLEAR(self->high_obj);
-    Py_CLEAR(self->low_obj);
     Py_CLEAR(self->empty_waiter);
     Py_CLEAR(self->dict);
     Py_CLEAR(self->loop);
     return 0;
 }
 
-/* asyncio's __del__: warn about a transport that never finished closing,
- * and close its socket. */
-static void
-tr_finalize_detach(PyObject *self)
-{
-    TransportObject *t = (TransportObject *)self;
-    if (t->loop != NULL) {
-        el_stream_close(&t->stream);
-    }
-}
-
-/* asyncio's __del__ for a transport whose socket is still open: the
- * ResourceWarning, detach(self) to take the fd out of the reactor, then
- * sock.close(); failures are unraisable.  Shared with udp.c. */
-void
-transport_finalize_sock(PyObject *self, PyObject *sock, char *sock_closed,
-                        void (*detach)(PyObject *self))
-{
-    PyObject *exc = el_fetch_exc();
-    if (PyErr_ResourceWarning(self, 1, "unclosed transport %R", self) < 0) {
-        PyErr_WriteUnraisable(self);
-    }
-    detach(self);
-    *sock_closed = 1;
-    if (discard(call_method1(sock, "close", NULL)) < 0) {
-        PyErr_WriteUnraisable(self);
-    }
-    el_restore_exc(exc);
-}
-
-void
-Transport_finalize(TransportObject *self)
-{
-    if (self->sock == NULL || self->sock_closed) {
-        return;
-    }
-    transport_finalize_sock((PyObject *)self, self->sock, &self->sock_closed,
-                            tr_finalize_detach);
-}
-
 void
 Transport_dealloc(TransportObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0) {
+    if (tb_dealloc_begin((TransportBase *)self) < 0) {
         return;     /* resurrected */
-    }
-    PyObject_GC_UnTrack(self);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs((PyObject *)self);
     }
     /* Closes the stream (freeing its queue) while the loop is still held:
      * the loop reference is set right after allocation and only
@@ -1651,199 +1333,10 @@ transport_get_obj(PyObject *self, void *offset)
 }
 
 PyObject *
-tr_attr_loop(TransportObject *self, void *Py_UNUSED(c))
-{
-    /* asyncio sets _loop = None in _call_connection_lost(). */
-    PyObject *v = self->lost ? NULL : (PyObject *)self->loop;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-PyObject *
 transport_get_flag(PyObject *self, void *offset)
 {
     return PyBool_FromLong(*((char *)self + (Py_ssize_t)offset));
 }
-
-PyObject *
-tr_attr_sock(TransportObject *self, void *Py_UNUSED(c))
-{
-    PyObject *v = self->sock_closed ? NULL : self->sock;
-    return Py_NewRef(v ? v : Py_None);
-}
-
-/* BaseTransport's `_extra` slot, shadowed so that a lazy dict is built
- * when it is looked at (see transport_extra). */
-PyObject *
-tr_attr_extra(TransportObject *self, void *Py_UNUSED(c))
-{
-    return Py_XNewRef(transport_extra(self));
-}
-
-int
-tr_set_attr_extra(TransportObject *self, PyObject *value, void *Py_UNUSED(c))
-{
-    self->extra_lazy = 0;
-    Py_XSETREF(self->extra, Py_XNewRef(value));
-    return 0;
-}
-
-static PyObject *
-get_sock_fd(TransportObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(self->sock_fd);
-}
-
-PyObject *
-tr_attr_conn_lost(TransportObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(self->conn_lost);
-}
-
-/* Instance attributes.  asyncio's transports have a __dict__, and test
- * suites patch a method on one instance (`transport.write = fake`, and
- * `del` to restore it).  A transport starts as SocketTransport, whose
- * layout has the dict pointer but whose type does not declare it: to
- * Python's method-call specialisation it is a dict-less object (3.11
- * gives up on a type whose instance dict is still NULL, costing every
- * `transport.write(...)` a generic lookup).  The first attribute
- * assignment, or a look at __dict__, moves the instance to the twin type
- * that declares the dict (same layout, same methods; see
- * transport_type_init).  The loop's own calls into the transport are C
- * calls and never look at the dict. */
-static void
-tr_to_dict_type(TransportObject *self)
-{
-    PyTypeObject *twin = self->st->TransportDictType;
-    PyTypeObject *old = Py_TYPE(self);
-    if (old != twin) {
-        Py_SET_TYPE(self, (PyTypeObject *)Py_NewRef((PyObject *)twin));
-        Py_DECREF(old);
-    }
-}
-
-static PyObject *
-get_dict(TransportObject *self, void *c)
-{
-    tr_to_dict_type(self);
-    return PyObject_GenericGetDict((PyObject *)self, c);
-}
-
-static int
-set_dict(TransportObject *self, PyObject *value, void *c)
-{
-    tr_to_dict_type(self);
-    return PyObject_GenericSetDict((PyObject *)self, value, c);
-}
-
-static int
-Transport_setattro(TransportObject *self, PyObject *name, PyObject *value)
-{
-    if (value != NULL) {
-        tr_to_dict_type(self);
-    }
-    return PyObject_GenericSetAttr((PyObject *)self, name, value);
-}
-
-static PyGetSetDef Transport_getset[] = {
-    {"__dict__", (getter)get_dict, (setter)set_dict, NULL, NULL},
-    {"_sock", (getter)tr_attr_sock, NULL, NULL, NULL},
-    {"_extra", (getter)tr_attr_extra, (setter)tr_set_attr_extra, NULL, NULL},
-    OBJ_GETTER("_protocol", protocol),
-    OBJ_GETTER("_server", server),
-    OBJ_GETTER("_high_water", high_obj),
-    OBJ_GETTER("_low_water", low_obj),
-    OBJ_GETTER("_empty_waiter", empty_waiter),
-    {"_loop", (getter)tr_attr_loop, NULL, NULL, NULL},
-    {"_sock_fd", (getter)get_sock_fd, NULL, NULL, NULL},
-    {"_conn_lost", (getter)tr_attr_conn_lost, NULL, NULL, NULL},
-    FLAG_GETTER("_closing", closing),
-    FLAG_GETTER("_eof", eof),
-    FLAG_GETTER("_paused", paused),
-    FLAG_GETTER("_protocol_paused", protocol_paused),
-    FLAG_GETTER("_protocol_connected", protocol_connected),
-    {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMemberDef Transport_members[] = {
-    {"__weaklistoffset__", EL_T_PYSSIZET,
-     offsetof(TransportObject, weakreflist), EL_READONLY, NULL},
-
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyMethodDef Transport_methods[] = {
-    ONEARG("write", tr_write),
-    ONEARG("writelines", tr_writelines),
-    NOARGS("write_eof", tr_write_eof),
-    NOARGS("can_write_eof", tr_can_write_eof),
-    NOARGS("close", tr_close),
-    NOARGS("abort", tr_abort),
-    NOARGS("is_closing", tr_is_closing),
-    NOARGS("is_reading", tr_is_reading),
-    NOARGS("pause_reading", tr_pause_reading),
-    NOARGS("resume_reading", tr_resume_reading),
-    ONEARG("set_protocol", transport_set_protocol),
-    NOARGS("get_protocol", tr_get_protocol),
-    KWARGS("get_extra_info", tr_get_extra_info),
-    KWARGS("set_write_buffer_limits", tr_set_write_buffer_limits),
-    NOARGS("get_write_buffer_limits", tr_get_write_buffer_limits),
-    NOARGS("get_write_buffer_size", tr_get_write_buffer_size),
-    NOARGS("_read_ready", tr_read_ready),
-    NOARGS("_write_ready", tr_write_ready),
-    NOARGS("_start_reading", tr_start_reading),
-    NOARGS("_make_empty_waiter", tr_make_empty_waiter),
-    NOARGS("_reset_empty_waiter", tr_reset_empty_waiter),
-    ONEARG("_call_connection_lost", tr_call_connection_lost_meth),
-    ONEARG("_force_close", tr_force_close_meth),
-    KWARGS("_fatal_error", tr_fatal_error_meth),
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot Transport_slots[] = {
-    {Py_tp_dealloc, Transport_dealloc},
-    {Py_tp_finalize, Transport_finalize},
-    {Py_tp_traverse, Transport_traverse},
-    {Py_tp_clear, Transport_clear},
-    {Py_tp_repr, Transport_repr},
-    {Py_tp_setattro, Transport_setattro},
-    {Py_tp_methods, Transport_methods},
-    {Py_tp_getset, Transport_getset},
-    {Py_tp_members, Transport_members},
-    {Py_tp_doc, "A socket transport (asyncio's _SelectorSocketTransport), "
-                "made by loop._make_socket_transport()."},
-    {0, NULL},
-};
-
-/* BASETYPE only for the twin below: transport_type_init() drops the
- * flag once the twin exists. */
-PyType_Spec Transport_spec = {
-    .name = "eloop._eloop.SocketTransport",
-    .basicsize = sizeof(TransportObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_BASETYPE
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = Transport_slots,
-};
-
-/* The twin with a declared instance dict (see tr_to_dict_type). */
-static PyMemberDef TransportDict_members[] = {
-    {"__dictoffset__", EL_T_PYSSIZET, offsetof(TransportObject, dict),
-     EL_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
-
-static PyType_Slot TransportDict_slots[] = {
-    {Py_tp_members, TransportDict_members},
-    {Py_tp_traverse, Transport_traverse},      /* required with GC */
-    {0, NULL},
-};
-
-PyType_Spec TransportDict_spec = {
-    .name = "eloop._eloop.SocketTransport",
-    .basicsize = sizeof(TransportObject),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC
-             | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = TransportDict_slots,
-};
 
 /* ---- the stream --------------------------------------------------------- */
 
@@ -1859,9 +1352,92 @@ static const eloop_item_ops tr_item_ops = {
     .flush = tr_flush_item,
 };
 
+/* What the generic methods (transport_base.c) do on a stream. */
+static void
+tr_kind_read_pause(TransportBase *self)
+{
+    el_stream_read_pause(&((TransportObject *)self)->stream);
+}
+
+static int
+tr_kind_read_resume(TransportBase *self)
+{
+    return tr_add_reader((TransportObject *)self);
+}
+
+static Py_ssize_t
+tr_kind_buffer_size(TransportBase *self)
+{
+    return tr_buffer_size((TransportObject *)self);
+}
+
+static int
+tr_kind_limits_changed(TransportBase *base)
+{
+    TransportObject *self = (TransportObject *)base;
+    /* asyncio's buffer would hold only what its sends left behind. */
+    if (tr_buffer_size(self) > self->high_water
+        && transport_flush_now(self) < 0) {
+        return -1;
+    }
+    return tr_maybe_pause(self);
+}
+
+static int
+tr_kind_connection_lost(TransportBase *self, PyObject *exc)
+{
+    return tr_call_connection_lost((TransportObject *)self, exc);
+}
+
+/* After tp_clear (no loop) the next two do nothing. */
+static int
+tr_kind_force_close(TransportBase *self, PyObject *exc)
+{
+    return self->loop != NULL ? tr_force_close((TransportObject *)self, exc)
+                              : 0;
+}
+
+static int
+tr_kind_fatal_error(TransportBase *self, PyObject *exc, const char *message)
+{
+    return self->loop != NULL
+               ? tr_fatal_error((TransportObject *)self, exc, message)
+               : 0;
+}
+
+static unsigned
+tr_kind_polling(TransportBase *base)
+{
+    TransportObject *self = (TransportObject *)base;
+    return (el_stream_is_reading(&self->stream) ? EL_READABLE : 0)
+           | (el_stream_is_writing(&self->stream) ? EL_WRITABLE : 0);
+}
+
+/* Out of the reactor, for the finalizer. */
+static void
+tr_kind_detach(TransportBase *self)
+{
+    if (self->loop != NULL) {
+        el_stream_close(&((TransportObject *)self)->stream);
+    }
+}
+
+static const transport_kind tr_stream_kind = {
+    .read_pause = tr_kind_read_pause,
+    .read_resume = tr_kind_read_resume,
+    .buffer_size = tr_kind_buffer_size,
+    .limits_changed = tr_kind_limits_changed,
+    .connection_lost = tr_kind_connection_lost,
+    .force_close = tr_kind_force_close,
+    .fatal_error = tr_kind_fatal_error,
+    .polling = tr_kind_polling,
+    .detach = tr_kind_detach,
+};
+
 void
 transport_init_stream(TransportObject *self, LoopObject *loop)
 {
+    self->kind = &tr_stream_kind;
     eloop_item_init(&self->item, &tr_item_ops);
     self->on_alloc = tr_alloc_cb;
     self->on_read = tr_read_cb;
