@@ -50,6 +50,7 @@ def test_bench_listener_accepts_with_nodelay(loop):
             assert await asyncio.wait_for(made, 10)
         finally:
             w.close()
+            await w.wait_closed()
             srv.close()
             await srv.wait_closed()
 
