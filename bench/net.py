@@ -384,6 +384,22 @@ async def _start_serving(loop, kind, style, lsock, protocols=None, ssl=None):
     raise ValueError(style)
 
 
+def listen_socket():
+    """The servers' listening socket, made as create_server(host, port)
+    makes it (getaddrinfo gives proto=IPPROTO_TCP).  Accepted sockets
+    inherit the listener's proto, and asyncio (so eloop) sets TCP_NODELAY
+    only when proto == IPPROTO_TCP (base_events._set_nodelay); with proto 0
+    the asyncio and eloop servers ran with Nagle on while uvloop (which sets
+    it on every TCP socket) did not, and a reply written in several sends
+    (TLS echo: one record per send) waited for the client's delayed ACK."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind((HOST, 0))
+    lsock.listen(BACKLOG)
+    lsock.setblocking(False)
+    return lsock
+
+
 def serve_main(args, protocols=None, ssl=None):
     """--serve KIND: the server process under test (one loop); bench/tls.py
     passes its own `protocols` table and an SSLContext."""
@@ -403,11 +419,7 @@ def serve_main(args, protocols=None, ssl=None):
 
     loop.set_exception_handler(on_error)
     EchoCloseProtocol.close_after = args.close_after
-    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind((HOST, 0))
-    lsock.listen(BACKLOG)
-    lsock.setblocking(False)
+    lsock = listen_socket()
     try:
         server = loop.run_until_complete(_start_serving(loop, args.serve, args.style, lsock,
                                                                  protocols, ssl))
