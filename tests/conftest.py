@@ -33,6 +33,7 @@ import asyncio
 import gc
 import importlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -292,6 +293,15 @@ loop_factory = getattr(_importlib.import_module(_mod), _attr)
 """
 
 
+
+def default_sigint():
+    """preexec_fn for child Pythons: SIGINT back to SIG_DFL.  A shell
+    without job control starts background commands with SIGINT ignored,
+    and Python leaves an ignored SIGINT ignored (no KeyboardInterrupt, no
+    asyncio.Runner handler), on every loop; the tests of Ctrl-C need what
+    a terminal gives."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 @pytest.fixture
 def child_python(impl):
     """child_python(code, *, args=(), env=None, python_flags=(), timeout=30)
@@ -310,6 +320,7 @@ def child_python(impl):
                impl.spec, impl.extra_path or "", *map(str, args)]
         return subprocess.run(cmd, capture_output=True, text=True,
                               env=full_env, timeout=timeout,
+                              preexec_fn=default_sigint,
                               cwd=os.path.dirname(os.path.dirname(
                                   os.path.abspath(__file__))))
 
