@@ -172,6 +172,19 @@ async def tls_client(loop, addr, factory=None, **kw):
                                         *addr, **kw)
 
 
+async def handshaken_peer(loop, **kw):
+    """A TLS client (tls_client(**kw)) connected to a Peer on a raw socket,
+    the handshake done: (conn, peer, transport, protocol)."""
+    lsock, addr = await raw_server(loop)
+    connecting = asyncio.ensure_future(tls_client(loop, addr, **kw))
+    conn, _ = await loop.sock_accept(lsock)
+    lsock.close()
+    peer = Peer(loop, conn, server_ctx(), True)
+    await peer.handshake()
+    tr, pr = await connecting
+    return conn, peer, tr, pr
+
+
 async def close_server(srv):
     srv.close()
     await srv.wait_closed()
@@ -553,13 +566,7 @@ def test_peer_close_notify_with_trailing_data(loop):
     # Data and close_notify in one segment, then bytes after close_notify
     # (ignored): the protocol gets the data, EOF, then connection_lost.
     async def main():
-        lsock, addr = await raw_server(loop)
-        connecting = asyncio.ensure_future(tls_client(loop, addr))
-        conn, _ = await loop.sock_accept(lsock)
-        lsock.close()
-        peer = Peer(loop, conn, server_ctx(), True)
-        await peer.handshake()
-        tr, pr = await connecting
+        conn, peer, tr, pr = await handshaken_peer(loop)
         peer.obj.write(b"last words")
         peer.close_notify()
         await peer.send_pending(extra=b"garbage after close_notify")
@@ -574,13 +581,7 @@ def test_peer_close_notify_with_trailing_data(loop):
 
 def test_peer_closes_without_close_notify(loop):
     async def main():
-        lsock, addr = await raw_server(loop)
-        connecting = asyncio.ensure_future(tls_client(loop, addr))
-        conn, _ = await loop.sock_accept(lsock)
-        lsock.close()
-        peer = Peer(loop, conn, server_ctx(), True)
-        await peer.handshake()
-        tr, pr = await connecting
+        conn, peer, tr, pr = await handshaken_peer(loop)
         peer.obj.write(b"cut short")
         await peer.send_pending()
         conn.close()        # a bare FIN, no close_notify
@@ -597,13 +598,7 @@ def test_peer_aborts_mid_record(loop, how):
     # Half a record, then the connection ends: the complete record before
     # it is delivered, the torn one is not.
     async def main():
-        lsock, addr = await raw_server(loop)
-        connecting = asyncio.ensure_future(tls_client(loop, addr))
-        conn, _ = await loop.sock_accept(lsock)
-        lsock.close()
-        peer = Peer(loop, conn, server_ctx(), True)
-        await peer.handshake()
-        tr, pr = await connecting
+        conn, peer, tr, pr = await handshaken_peer(loop)
         peer.obj.write(b"whole")
         await peer.send_pending()
         await pr.wait_for_data(5)
@@ -628,13 +623,7 @@ def test_peer_aborts_mid_record(loop, how):
 def test_close_sends_close_notify_and_flushes(loop):
     # Data written just before close() is flushed, then close_notify.
     async def main():
-        lsock, addr = await raw_server(loop)
-        connecting = asyncio.ensure_future(tls_client(loop, addr))
-        conn, _ = await loop.sock_accept(lsock)
-        lsock.close()
-        peer = Peer(loop, conn, server_ctx(), True)
-        await peer.handshake()
-        tr, pr = await connecting
+        conn, peer, tr, pr = await handshaken_peer(loop)
         tr.write(b"x" * 100_000)
         tr.close()
         data, how = await peer.read_until_close()
@@ -653,14 +642,8 @@ def test_shutdown_timeout(loop):
     # The peer never answers our close_notify: after ssl_shutdown_timeout
     # the connection is dropped, connection_lost() says why.
     async def main():
-        lsock, addr = await raw_server(loop)
-        connecting = asyncio.ensure_future(
-            tls_client(loop, addr, ssl_shutdown_timeout=0.1))
-        conn, _ = await loop.sock_accept(lsock)
-        lsock.close()
-        peer = Peer(loop, conn, server_ctx(), True)
-        await peer.handshake()
-        tr, pr = await connecting
+        conn, peer, tr, pr = await handshaken_peer(
+            loop, ssl_shutdown_timeout=0.1)
         tr.close()
         exc = await pr.lost
         conn.close()
