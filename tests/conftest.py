@@ -294,13 +294,17 @@ loop_factory = getattr(_importlib.import_module(_mod), _attr)
 
 
 
-def default_sigint():
-    """preexec_fn for child Pythons: SIGINT back to SIG_DFL.  A shell
-    without job control starts background commands with SIGINT ignored,
-    and Python leaves an ignored SIGINT ignored (no KeyboardInterrupt, no
-    asyncio.Runner handler), on every loop; the tests of Ctrl-C need what
-    a terminal gives."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# A shell without job control starts background commands with SIGINT
+# ignored; an ignored signal stays ignored across exec, and Python leaves an
+# ignored SIGINT alone (no KeyboardInterrupt, no asyncio.Runner handler), so
+# the Ctrl-C tests in child Pythons failed on every loop.  A handled signal
+# is reset to SIG_DFL by exec, so handling it here gives every child what a
+# terminal gives.  Done in this process rather than in a preexec_fn: Python
+# code in a fork child can deadlock on a lock another thread held at fork
+# (it hung CI's sanitizer run).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture
 def child_python(impl):
@@ -320,7 +324,6 @@ def child_python(impl):
                impl.spec, impl.extra_path or "", *map(str, args)]
         return subprocess.run(cmd, capture_output=True, text=True,
                               env=full_env, timeout=timeout,
-                              preexec_fn=default_sigint,
                               cwd=os.path.dirname(os.path.dirname(
                                   os.path.abspath(__file__))))
 

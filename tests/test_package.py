@@ -10,8 +10,6 @@ import textwrap
 
 import pytest
 
-from conftest import default_sigint
-
 eloop = pytest.importorskip("eloop")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,8 +21,7 @@ def _py(*args, **kw):
         os.path.abspath(eloop.__file__))) + os.pathsep + env.get(
             "PYTHONPATH", "")
     return subprocess.run([sys.executable, *args], capture_output=True,
-                          text=True, timeout=60, env=env,
-                          preexec_fn=default_sigint, **kw)
+                          text=True, timeout=60, env=env, **kw)
 
 
 def test_loop_is_an_abstract_event_loop():
