@@ -306,6 +306,16 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+# GCC 12's libasan can deadlock a fork child that runs code (allocates,
+# starts threads) after fork: a lock inside the runtime may be held by a
+# thread that was exiting at the fork.  CPython skips its fork tests under
+# ASan for the same bug (gh-89363); the runtime fixed it later (LLVM 18,
+# pthread_atfork).  The fork tests still run in the plain run.
+skip_if_asan_fork = pytest.mark.skipif(
+    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="libasan fork-child deadlock (CPython gh-89363)")
+
+
 @pytest.fixture
 def child_python(impl):
     """child_python(code, *, args=(), env=None, python_flags=(), timeout=30)

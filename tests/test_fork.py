@@ -20,6 +20,10 @@ import textwrap
 
 import pytest
 
+from conftest import skip_if_asan_fork
+
+pytestmark = skip_if_asan_fork
+
 
 PRELUDE = """\
 import asyncio, importlib, os, signal, socket, sys, threading

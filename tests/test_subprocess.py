@@ -22,6 +22,7 @@ import warnings
 import pytest
 
 from _netutil import run
+from conftest import skip_if_asan_fork
 
 PIPE = asyncio.subprocess.PIPE
 DEVNULL = asyncio.subprocess.DEVNULL
@@ -701,6 +702,7 @@ def test_own_add_child_handler(loop):
 
 # ---- fork --------------------------------------------------------------------
 
+@skip_if_asan_fork
 def test_fork_child_leaves_parents_children(impl, child_python):
     """A fork child runs subprocesses on a fresh loop; the parent's child,
     watched while it forked, is still the parent's to see exit.  On eloop

@@ -5,6 +5,8 @@
 # through it: a refcount bug in the binding then shows as a use-after-free.
 # Leak detection is off because CPython itself does not free everything at
 # exit; refcount leaks are caught by the tests' own checks instead.
+# The tests that fork and go on running Python in the child skip here
+# (tests/conftest.py, skip_if_asan_fork): this libasan can deadlock there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build/asan
