@@ -13,12 +13,17 @@ protocols, loadgen/tlsgen, the C ceilings).
     python bench/bulk_probe.py                        # bulk down, protocol, every loop and C
     python bench/bulk_probe.py --dir up --style sock
     python bench/bulk_probe.py --tls --loops eloop,uvloop --bytes 1073741824
-    python bench/bulk_probe.py --tls --callgrind --loops eloop,uvloop
+    python bench/bulk_probe.py --tls --callgrind --loops eloop,uvloop --cg-bytes 67108864
 
 --callgrind runs each Python server under `valgrind --tool=callgrind` twice,
 for --cg-bytes and for 1 MiB, and reports the difference per GiB, so start-up
-and the handshake cancel out; the output files stay in the printed directory
-for callgrind_annotate.  The load generator runs outside valgrind.
+and the handshake cancel out (to some 1M instructions); the output files stay
+in the printed directory for callgrind_annotate.  The load generator runs
+outside valgrind.  A server slowed down by valgrind finds its socket full
+more often than a real one: the instruction counts are a floor for paths
+whose work depends on how much each recv() gets; --reads shows how much
+that is outside valgrind (the sizes the server's receive calls returned,
+from perf's syscall exit tracepoints).
 """
 
 import argparse
@@ -129,6 +134,37 @@ def syscalls(args, loop, kind):
             "faults": counts.get("page-faults", 0) / gib}
 
 
+def read_sizes(args, loop, kind):
+    """What the server's receive calls returned: (count, bytes, bytes in
+    reads that filled 256 KiB, bytes in reads of 128 KiB or more)."""
+    proc, port = start(server_cmd(loop, kind, args.style, args.tls), ["taskset", "-c", "0"])
+    data = tempfile.mktemp(prefix="bulk-reads-", suffix=".data")
+    try:
+        ev = ",".join("syscalls:sys_exit_" + e for e in RECV)
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", ev, "-o", data,
+                                 "-p", str(proc.pid)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        load(args, port, args.bytes)
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+        out = subprocess.run(["perf", "script", "-i", data], capture_output=True,
+                             text=True).stdout
+    finally:
+        stop(proc)
+        if os.path.exists(data):
+            os.unlink(data)
+    sizes = []
+    for ln in out.splitlines():
+        f = ln.split()
+        if f and f[-1].startswith("0x"):
+            v = int(f[-1], 16)
+            if 0 < v < 1 << 40:         # not an error (a negative errno)
+                sizes.append(v)
+    total = sum(sizes)
+    return (len(sizes), total, sum(v for v in sizes if v >= 256 << 10),
+            sum(v for v in sizes if v >= 128 << 10))
+
+
 def callgrind_ir(args, loop, kind, nbytes, out):
     cmd = server_cmd(loop, kind, args.style, args.tls)
     proc, port = start(cmd, ["valgrind", "--tool=callgrind", "--dump-instr=no",
@@ -158,8 +194,12 @@ def main():
     p.add_argument("--bytes", type=int, default=GIB, help="bytes per transfer (default 1 GiB)")
     p.add_argument("--callgrind", action="store_true",
                    help="also user-space instructions per GiB (Python servers)")
-    p.add_argument("--cg-bytes", type=int, default=64 << 20,
-                   help="transfer under callgrind (default 64 MiB)")
+    p.add_argument("--reads", action="store_true",
+                   help="also the sizes the server's receive calls returned")
+    p.add_argument("--cg-bytes", type=int, default=256 << 20,
+                   help="transfer under callgrind (default 256 MiB: the start-up of "
+                        "two runs differs by some 1M instructions, which a short "
+                        "transfer would blow up into the per-GiB figure)")
     args = p.parse_args()
     if args.tls and args.style != "protocol":
         p.error("--tls has the protocol style only")
@@ -186,6 +226,15 @@ def main():
         print("\n(CPU s/GiB is one run on a possibly shared machine; the counts repeat)")
     else:
         print("perf not found: no system call counts")
+    if args.reads and have_perf:
+        print("\n| loop | receives | average KiB | bytes in 256 KiB reads "
+              "| bytes in reads >= 128 KiB |")
+        print("|---|---:|---:|---:|---:|")
+        for loop in loops:
+            n, total, full, big = read_sizes(args, loop, kind)
+            if n:
+                print(f"| {loop} | {n:,} | {total / n / 1024:.1f} | {100 * full / total:.0f}% "
+                      f"| {100 * big / total:.0f}% |", flush=True)
     if args.callgrind:
         tmp = tempfile.mkdtemp(prefix="bulk-cg-")
         print(f"\ncallgrind files in {tmp}\n")
