@@ -511,9 +511,7 @@ loop_run_iteration(LoopObject *self)
         }
     }
     else if (n < 0) {
-        errno = -n;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return eloop_raise_errno(n);
     }
     else if (el_loop_deliver(&self->core, n) < 0) {
         return -1;      /* a watcher callback failed, exception set */
@@ -1164,8 +1162,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     el_ring_init(&self->ready);
     int err = el_loop_init(&self->core);
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(err);
         return loop_new_fail(self);
     }
     self->core_ready = 1;

@@ -204,8 +204,8 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
             PyMem_Free(w);
         }
         Py_DECREF(h);
-        errno = -err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(err);
+        return NULL;
     }
     PyObject **slot = which == EL_READABLE ? &w->reader : &w->writer;
     PyObject *old = *slot;
@@ -455,9 +455,7 @@ ensure_sig_pipe(LoopObject *self)
     if (err < 0) {
         close(sv[0]);
         close(sv[1]);
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return eloop_raise_errno(err);
     }
     self->sig_rfd = sv[0];
     self->sig_wfd = sv[1];

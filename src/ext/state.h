@@ -324,6 +324,17 @@ discard(PyObject *r)
     return 0;
 }
 
+/* Raises OSError for a core's -errno as PyErr_SetFromErrno() does, so
+ * Python picks the subclass (ConnectionResetError, ...); -1.  The one
+ * place the binding turns the core's 0/-errno into an exception. */
+static inline int
+eloop_raise_errno(int err)
+{
+    errno = -err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+}
+
 int loop_push_ready(LoopObject *loop, HandleObject *h);
 /* Whether a reader that just got data may read again in the same
  * callback without asyncio being able to tell: nothing else is ready to

@@ -182,14 +182,6 @@ int transport_flush_one(TransportObject *self);
     {name, (getter)transport_get_flag, NULL, NULL,                          \
      (void *)offsetof(TransportBase, field)}
 
-/* Raises OSError for a core's -errno, Python picking the subclass; -1. */
-static inline int
-transport_raise_errno(int err)
-{
-    errno = -err;
-    PyErr_SetFromErrno(PyExc_OSError);
-    return -1;
-}
 /* OSError(err, strerror(err)), Python picking the subclass. */
 PyObject *transport_oserror(int err);
 /* The arguments of _fatal_error(exc, message=...); *message holds the
