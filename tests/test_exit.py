@@ -18,14 +18,12 @@ import textwrap
 
 import pytest
 
+from conftest import CHILD_PRELUDE
 
-PRELUDE = """\
-import asyncio, importlib, os, socket, sys
-_spec, _extra = sys.argv[1], sys.argv[2]
-if _extra:
-    sys.path.insert(0, _extra)
-_mod, _attr = _spec.split(":")
-loop = getattr(importlib.import_module(_mod), _attr)()
+
+PRELUDE = CHILD_PRELUDE + """\
+import asyncio, os, socket, sys
+loop = loop_factory()
 
 
 async def forever():

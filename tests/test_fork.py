@@ -20,18 +20,13 @@ import textwrap
 
 import pytest
 
-from conftest import skip_if_asan_fork
+from conftest import CHILD_PRELUDE, skip_if_asan_fork
 
 pytestmark = skip_if_asan_fork
 
 
-PRELUDE = """\
-import asyncio, importlib, os, signal, socket, sys, threading
-_spec, _extra = sys.argv[1], sys.argv[2]
-if _extra:
-    sys.path.insert(0, _extra)
-_mod, _attr = _spec.split(":")
-loop_factory = getattr(importlib.import_module(_mod), _attr)
+PRELUDE = CHILD_PRELUDE + """\
+import asyncio, os, signal, socket, sys, threading
 IS_ELOOP = _mod == "eloop"
 
 
