@@ -395,7 +395,12 @@ static void
 Handle_dealloc(HandleObject *h)
 {
     PyTypeObject *tp = Py_TYPE(h);
-    eloop_state *st = h->loop ? h->loop->st : NULL;
+    /* The loop goes last, as the module goes last in Loop_dealloc: st and
+     * its freelists live in the loop's module, and at exit, once the GC
+     * has cleared our types, this loop may be the module's last holder. */
+    LoopObject *loop = h->loop;
+    h->loop = NULL;
+    eloop_state *st = loop ? loop->st : NULL;
     PyObject_GC_UnTrack(h);
     if (h->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)h);
@@ -418,6 +423,7 @@ Handle_dealloc(HandleObject *h)
         tp->tp_free(h);
     }
     Py_DECREF(tp);
+    Py_XDECREF(loop);
 }
 
 void
