@@ -532,3 +532,35 @@ def test_app_transport_write_checks(loop):
     assert errors == ["data: expecting a bytes-like instance, got str",
                       "data: expecting a bytes-like instance, got int",
                       "data: expecting a bytes-like instance, got NoneType"]
+
+
+def test_app_transport_subclass_writes(loop):
+    """An instance of a subclass of the TLS transport's class writes as the
+    class does (eloop's is a C type, which finds its module state through
+    the MRO: a Python subclass has none of its own)."""
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            base = type(transport)
+
+            class Sub(base):
+                pass
+
+            transport.__class__ = Sub
+            transport.write(b"a")
+            transport.writelines([b"b", b"c"])
+            transport.__class__ = base
+            transport.write(b"d")
+
+    async def main():
+        srv, addr, _ = await echo_server(loop, P)
+        r, w = await asyncio.open_connection(*addr, ssl=client_ctx(),
+                                             server_hostname="localhost")
+        got = await r.readexactly(4)
+        w.close()
+        await w.wait_closed()
+        srv.close()
+        await srv.wait_closed()
+        return got
+
+    assert loop.run_until_complete(main()) == b"abcd"

@@ -1137,22 +1137,8 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     /* Before any failure path: tp_alloc zeroed them, and dealloc closes
      * what is >= 0 (fd 0 is someone's stdin). */
     self->sig_rfd = self->sig_wfd = -1;
-    /* The module is reachable from any subclass through the MRO. */
-    PyObject *mod = NULL;
-    PyObject *mro = type->tp_mro;
-    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if ((base->tp_flags & Py_TPFLAGS_HEAPTYPE)
-            && base->tp_dealloc == (destructor)Loop_dealloc) {
-            mod = PyType_GetModule(base);
-            if (mod != NULL) {
-                break;
-            }
-            PyErr_Clear();
-        }
-    }
+    PyObject *mod = eloop_module_of_type(type);
     if (mod == NULL) {
-        PyErr_SetString(PyExc_TypeError, "eloop: cannot find module state");
         return loop_new_fail(self);
     }
     self->module = Py_NewRef(mod);

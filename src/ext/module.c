@@ -31,6 +31,14 @@ get_state(PyObject *mod)
     return (eloop_state *)PyModule_GetState(mod);
 }
 
+static struct PyModuleDef eloop_module;
+
+PyObject *
+eloop_module_of_type(PyTypeObject *tp)
+{
+    return PyType_GetModuleByDef(tp, &eloop_module);
+}
+
 /* *dst = modname.attr (or the module itself when attr is NULL). */
 int
 eloop_import_attr(PyObject **dst, const char *modname, const char *attr)

@@ -289,6 +289,18 @@ timer_when(TimerHandleObject *t)
 /* module.c */
 int eloop_import_attr(PyObject **dst, const char *modname,
                       const char *attr);
+/* Our module, from the first of tp's MRO that is one of its types: a
+ * Python subclass of ours has no module of its own, so
+ * PyType_GetModule(Py_TYPE(self)) would fail there.  Borrowed; NULL with
+ * TypeError if there is none. */
+PyObject *eloop_module_of_type(PyTypeObject *tp);
+
+static inline eloop_state *
+eloop_state_of_type(PyTypeObject *tp)
+{
+    PyObject *mod = eloop_module_of_type(tp);
+    return mod ? (eloop_state *)PyModule_GetState(mod) : NULL;
+}
 
 /* handle.c */
 extern PyType_Spec Handle_spec;
