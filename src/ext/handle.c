@@ -144,14 +144,9 @@ handle_format_source(HandleObject *h, PyObject *callback, PyObject *args)
         return PyObject_CallFunctionObjArgs(st->format_callback_source,
                                             callback, args, NULL);
     }
-    PyObject *kw = Py_BuildValue("{sO}", "debug",
-                                 h->loop->debug ? Py_True : Py_False);
-    PyObject *a = kw ? PyTuple_Pack(2, callback, args) : NULL;
-    PyObject *r = a ? PyObject_Call(st->format_callback_source, a, kw)
-                    : NULL;
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
-    return r;
+    PyObject *a[2] = {callback, args};
+    return eloop_call_kw(st->format_callback_source, a, 2, "debug",
+                         h->loop->debug ? Py_True : Py_False);
 }
 
 /* Reports an exception raised by a callback the way asyncio's

@@ -846,11 +846,8 @@ loop_run_until_complete(LoopObject *self, PyObject *future)
     if (new_task < 0) {
         return NULL;
     }
-    PyObject *kw = Py_BuildValue("{sO}", "loop", (PyObject *)self);
-    PyObject *a = kw ? PyTuple_Pack(1, future) : NULL;
-    PyObject *fut = a ? PyObject_Call(st->ensure_future, a, kw) : NULL;
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
+    PyObject *fut = eloop_call_kw(st->ensure_future, &future, 1, "loop",
+                                  (PyObject *)self);
     if (fut == NULL) {
         return NULL;
     }

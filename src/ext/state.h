@@ -294,6 +294,12 @@ int eloop_import_attr(PyObject **dst, const char *modname,
  * PyType_GetModule(Py_TYPE(self)) would fail there.  Borrowed; NULL with
  * TypeError if there is none. */
 PyObject *eloop_module_of_type(PyTypeObject *tp);
+/* callable(*args, name=value): the calls with one keyword argument that
+ * asyncio makes off the hot path (logger.error(..., exc_info=...) and the
+ * like).  NULL if callable is NULL, so that a failed lookup chains. */
+PyObject *eloop_call_kw(PyObject *callable, PyObject *const *args,
+                        Py_ssize_t nargs, const char *name,
+                        PyObject *value);
 
 static inline eloop_state *
 eloop_state_of_type(PyTypeObject *tp)
