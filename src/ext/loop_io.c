@@ -491,6 +491,24 @@ cannot_catch(int signum)
                         signum);
 }
 
+/* Raises again the OSError exc (taken) that signal.signal() or
+ * siginterrupt() raised, or RuntimeError for EINVAL, as asyncio's
+ * `if exc.errno == errno.EINVAL` does; NULL. */
+static PyObject *
+signal_oserror(PyObject *exc, int signum)
+{
+    PyObject *eno = PyObject_GetAttrString(exc, "errno");
+    int einval = eno && PyLong_Check(eno) && PyLong_AsLong(eno) == EINVAL;
+    Py_XDECREF(eno);
+    PyErr_Clear();
+    if (einval) {
+        Py_DECREF(exc);
+        return cannot_catch(signum);
+    }
+    el_restore_exc(exc);
+    return NULL;
+}
+
 PyObject *
 loop_add_signal_handler(LoopObject *self, PyObject *const *args,
                         Py_ssize_t nargs)
@@ -569,16 +587,7 @@ loop_add_signal_handler(LoopObject *self, PyObject *const *args,
     if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
         clear_wakeup_fd(self);
     }
-    PyObject *eno = PyObject_GetAttrString(exc, "errno");
-    int einval = eno && PyLong_Check(eno) && PyLong_AsLong(eno) == EINVAL;
-    Py_XDECREF(eno);
-    PyErr_Clear();
-    if (einval) {
-        Py_DECREF(exc);
-        return cannot_catch(signum);
-    }
-    el_restore_exc(exc);
-    return NULL;
+    return signal_oserror(exc, signum);
 }
 
 PyObject *
@@ -611,20 +620,9 @@ loop_remove_signal_handler(LoopObject *self, PyObject *sig)
                                       handler);
     Py_DECREF(handler);
     if (r == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_OSError)) {
-            PyObject *exc = el_fetch_exc();
-            PyObject *eno = PyObject_GetAttrString(exc, "errno");
-            int einval = eno && PyLong_Check(eno)
-                         && PyLong_AsLong(eno) == EINVAL;
-            Py_XDECREF(eno);
-            PyErr_Clear();
-            if (einval) {
-                Py_DECREF(exc);
-                return cannot_catch(signum);
-            }
-            el_restore_exc(exc);
-        }
-        return NULL;
+        return PyErr_ExceptionMatches(PyExc_OSError)
+                   ? signal_oserror(el_fetch_exc(), signum)
+                   : NULL;
     }
     Py_DECREF(r);
     if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
