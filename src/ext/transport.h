@@ -63,7 +63,9 @@ typedef struct {
                                    check); the dict asyncio's `extra` is,  \
                                    or NULL while extra_lazy */             \
     const transport_kind *kind;                                             \
-    eloop_state *st;            /* borrowed: our type keeps the module */  \
+    eloop_state *st;            /* borrowed: valid while `loop` is set     \
+                                   (it holds the module; at exit the GC    \
+                                   may clear our type's hold first) */     \
     LoopObject *loop;           /* strong; NULL only after tp_clear */     \
     PyObject *sock;             /* the fd's object (socket.socket, a       \
                                    pipe), kept until tp_clear */           \
