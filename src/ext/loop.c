@@ -997,9 +997,6 @@ loop_close(LoopObject *self, PyObject *Py_UNUSED(ignored))
     /* The freelists are module state, shared with other loops; a closed
      * loop still gives their memory back (refilling them is cheap). */
     handle_freelists_clear(self->st);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 

@@ -339,11 +339,11 @@ loop_io_traverse(LoopObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-int
+void
 loop_io_clear(LoopObject *self)
 {
     if (!self->core_ready) {
-        return 0;
+        return;
     }
     for (size_t fd = 0; fd < self->core.nfds; fd++) {
         FdWatch *w = fdwatch_lookup(self, (int)fd);
@@ -357,7 +357,6 @@ loop_io_clear(LoopObject *self)
         Py_XDECREF(wr);
         Py_DECREF(f);
     }
-    return 0;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -631,6 +630,8 @@ loop_remove_signal_handler(LoopObject *self, PyObject *sig)
     Py_RETURN_TRUE;
 }
 
+/* Failures are unraisable, as close() and dealloc go on regardless: an
+ * exception left set would reach whatever Python call comes next. */
 void
 loop_signals_close(LoopObject *self)
 {
@@ -644,6 +645,9 @@ loop_signals_close(LoopObject *self)
         }
         else if (!Py_IsFinalizing()) {
             PyObject *keys = PyDict_Keys(self->signal_handlers);
+            if (keys == NULL) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
             for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
                 PyObject *r = loop_remove_signal_handler(
                     self, PyList_GET_ITEM(keys, i));

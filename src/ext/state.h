@@ -467,7 +467,7 @@ int loop_check_forked(LoopObject *loop);
 PyObject *eloop_after_fork_child(PyObject *mod, PyObject *unused);
 
 /* loop_io.c */
-int loop_io_clear(LoopObject *loop);
+void loop_io_clear(LoopObject *loop);
 int loop_io_traverse(LoopObject *loop, visitproc visit, void *arg);
 /* asyncio's _ensure_fd_no_transport(): -1 with RuntimeError if fd belongs
  * to a transport (loop._transports) that is not closing.  fileobj is what
