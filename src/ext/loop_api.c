@@ -202,6 +202,27 @@ fail:
     return NULL;
 }
 
+/* call_exception_handler()'s result once the default handler returned r
+ * (taken): None; or, if it raised, SystemExit and KeyboardInterrupt go
+ * on and anything else is logged, as asyncio's `except BaseException:
+ * logger.error(msg, exc_info=True)` does. */
+static PyObject *
+default_handler_done(LoopObject *self, PyObject *r, const char *msg)
+{
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (is_fatal(exc)) {
+        el_restore_exc(exc);
+        return NULL;
+    }
+    int rc = log_error_exc(self, msg, exc);
+    Py_DECREF(exc);
+    return rc < 0 ? NULL : Py_NewRef(Py_None);
+}
+
 PyObject *
 loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
 {
@@ -214,22 +235,8 @@ loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
         r = PyObject_CallMethodOneArg((PyObject *)self,
                                       st->str_default_exception_handler,
                                       context);
-        if (r != NULL) {
-            Py_DECREF(r);
-            Py_RETURN_NONE;
-        }
-        exc = el_fetch_exc();
-        if (is_fatal(exc)) {
-            el_restore_exc(exc);
-            return NULL;
-        }
-        int rc = log_error_exc(self, "Exception in default exception handler",
-                               exc);
-        Py_DECREF(exc);
-        if (rc < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+        return default_handler_done(self, r,
+                                    "Exception in default exception handler");
     }
     PyObject *handler = Py_NewRef(self->exception_handler);
     r = PyObject_CallFunctionObjArgs(handler, (PyObject *)self, context,
@@ -254,24 +261,10 @@ loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
     r = PyObject_CallMethodOneArg((PyObject *)self,
                                   st->str_default_exception_handler, ctx2);
     Py_DECREF(ctx2);
-    if (r != NULL) {
-        Py_DECREF(r);
-        Py_RETURN_NONE;
-    }
-    exc = el_fetch_exc();
-    if (is_fatal(exc)) {
-        el_restore_exc(exc);
-        return NULL;
-    }
-    int rc = log_error_exc(self,
-                           "Exception in default exception handler while "
-                           "handling an unexpected error in custom "
-                           "exception handler", exc);
-    Py_DECREF(exc);
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return default_handler_done(
+        self, r,
+        "Exception in default exception handler while handling an "
+        "unexpected error in custom exception handler");
 }
 
 int
