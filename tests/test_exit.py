@@ -18,14 +18,13 @@ import textwrap
 
 import pytest
 
+from conftest import CHILD_PRELUDE
 
-PRELUDE = """\
-import asyncio, importlib, os, socket, sys
-_spec, _extra = sys.argv[1], sys.argv[2]
-if _extra:
-    sys.path.insert(0, _extra)
-_mod, _attr = _spec.split(":")
-loop = getattr(importlib.import_module(_mod), _attr)()
+
+# asyncio first, then the loop's module: the import order decides the
+# order in which the GC meets their objects at exit.
+PRELUDE = "import asyncio, os, socket, sys\n" + CHILD_PRELUDE + """\
+loop = loop_factory()
 
 
 async def forever():
@@ -81,6 +80,16 @@ SCENARIOS = {
         import contextvars
         start_pending_task()
         contextvars.ContextVar("keep").set(loop)
+        del loop
+    """, [], []),
+    # Held by the loop's class, the loop closed and dropped: at exit the
+    # GC clears the module's types before the handles, so a handle's loop
+    # is the module's last holder (its dealloc must not touch the module
+    # state after letting go of the loop).
+    "handles_held_by_loop_class": ("""
+        type(loop)._keep = [loop.call_soon(print, "never"),
+                            loop.call_later(3600, print, "never")]
+        loop.close()
         del loop
     """, [], []),
     "callbacks": ("""

@@ -20,18 +20,13 @@ import textwrap
 
 import pytest
 
-from conftest import skip_if_asan_fork
+from conftest import CHILD_PRELUDE, skip_if_asan_fork
 
 pytestmark = skip_if_asan_fork
 
 
-PRELUDE = """\
-import asyncio, importlib, os, signal, socket, sys, threading
-_spec, _extra = sys.argv[1], sys.argv[2]
-if _extra:
-    sys.path.insert(0, _extra)
-_mod, _attr = _spec.split(":")
-loop_factory = getattr(importlib.import_module(_mod), _attr)
+PRELUDE = CHILD_PRELUDE + """\
+import asyncio, os, signal, socket, sys, threading
 IS_ELOOP = _mod == "eloop"
 
 
@@ -91,6 +86,45 @@ def reap(pid):
     '''The child's exit status, waited for in a thread.'''
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def fork_child(body):
+    '''Forks: the child runs body() and exits, 0 if it returned, 4 (saying
+    what) if it raised; the parent gets the child's pid.'''
+    pid = os.fork()
+    if pid == 0:
+        try:
+            body()
+        except BaseException as e:
+            print("child:", repr(e), flush=True)
+            os._exit(4)
+        os._exit(0)
+    return pid
+
+
+async def child_done(loop, pid):
+    '''Waits, without blocking loop, for the child to exit 0.'''
+    code = await loop.run_in_executor(None, reap, pid)
+    check(code == 0, f"child exit code {code}")
+
+
+def check_refuses_to_run(loop):
+    '''eloop's loop inherited across fork() raises instead of running.'''
+    try:
+        loop.run_until_complete(asyncio.sleep(0))
+    except RuntimeError as e:
+        check("fork" in str(e), str(e))
+    else:
+        check(False, "the inherited loop ran")
+
+
+def run_and_close(loop, coro):
+    '''coro's result, run on loop, which is then shut down and closed.'''
+    result = loop.run_until_complete(coro)
+    loop.run_until_complete(loop.shutdown_default_executor())
+    asyncio.set_event_loop(None)
+    loop.close()
+    return result
 """
 
 
@@ -110,27 +144,19 @@ def run_script(impl, tmp_path):
 
 def test_child_runs_fresh_loop_parent_keeps_working(run_script):
     out = run_script("""
+        def child():
+            # Inside the parent's running loop: a new one runs here.
+            check(asyncio.events._get_running_loop() is None,
+                  "running loop forgotten")
+            check(run_fresh() == "ok", "child loop")
+
         async def main(loop):
-            pid = os.fork()
-            if pid == 0:
-                # Inside the parent's running loop: a new one runs here.
-                try:
-                    check(asyncio.events._get_running_loop() is None,
-                          "running loop forgotten")
-                    check(run_fresh() == "ok", "child loop")
-                except BaseException as e:
-                    print("child:", repr(e), flush=True)
-                    os._exit(4)
-                os._exit(0)
-            code = await loop.run_in_executor(None, reap, pid)
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, fork_child(child))
             # The parent's loop, with all it uses, is unharmed.
             return await exercise(loop)
 
         loop = loop_factory()
-        print(loop.run_until_complete(main(loop)))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+        print(run_and_close(loop, main(loop)))
     """)
     assert out.split() == ["ok"]
 
@@ -144,12 +170,8 @@ def test_child_signals_do_not_reach_parent(run_script, impl):
 
         async def main(loop):
             loop.add_signal_handler(signal.SIGUSR1, got.append, "sig")
-            pid = os.fork()
-            if pid == 0:
-                os.kill(os.getpid(), signal.SIGUSR1)
-                os._exit(0)
-            code = await loop.run_in_executor(None, reap, pid)
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, fork_child(
+                lambda: os.kill(os.getpid(), signal.SIGUSR1)))
             # The child's byte, had it leaked, was written before the
             # child exited, so it would be read before the parent's own.
             os.kill(os.getpid(), signal.SIGUSR1)
@@ -161,9 +183,7 @@ def test_child_signals_do_not_reach_parent(run_script, impl):
             return got
 
         loop = loop_factory()
-        print(*loop.run_until_complete(main(loop)))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+        print(*run_and_close(loop, main(loop)))
     """)
     assert out.split() == ["sig"]
 
@@ -216,9 +236,7 @@ def test_multiprocessing_from_running_loop(run_script, method):
         if __name__ == "__main__":
             ctx = multiprocessing.get_context(sys.argv[3])
             loop = loop_factory()
-            print(*loop.run_until_complete(main(loop, ctx)))
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
+            print(*run_and_close(loop, main(loop, ctx)))
     """.replace("sys.argv[3]", repr(method)))
     assert out.split() == ["ok", "ok"]
 
@@ -237,14 +255,8 @@ def test_inherited_loop_refuses_to_run_close_spares_parent(run_script):
         loop.add_reader(a, lambda: readable.append(a.recv(100)))
         loop.add_signal_handler(signal.SIGUSR1, lambda: None)
         loop.run_until_complete(asyncio.sleep(0))
-        pid = os.fork()
-        if pid == 0:
-            try:
-                loop.run_until_complete(asyncio.sleep(0))
-            except RuntimeError as e:
-                check("fork" in str(e), str(e))
-            else:
-                check(False, "the inherited loop ran")
+        def child():
+            check_refuses_to_run(loop)
             check(not loop.is_running(), "is_running")
             # close() detaches the reader and drops the signal handler
             # without touching the shared epoll set or the process's
@@ -252,11 +264,11 @@ def test_inherited_loop_refuses_to_run_close_spares_parent(run_script):
             loop.close()
             check(signal.set_wakeup_fd(-1) == -1, "wakeup fd reset")
             check(run_fresh() == "ok", "child loop")
-            os._exit(0)
+
+        pid = fork_child(child)
 
         async def main():
-            code = await loop.run_in_executor(None, reap, pid)
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, pid)
             # The parent's registration survived the child's close().
             b.send(b"x")
             while not readable:
@@ -266,9 +278,7 @@ def test_inherited_loop_refuses_to_run_close_spares_parent(run_script):
             loop.remove_signal_handler(signal.SIGUSR1)
             return await exercise(loop)
 
-        print(loop.run_until_complete(main()))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
+        print(run_and_close(loop, main()))
     """)
     assert out.split() == ["ok"]
 
@@ -305,8 +315,7 @@ def test_fork_in_callback_child_stops_at_once(run_script):
             loop.call_soon(os.write, w, b"m")   # the same batch
             while not forked:
                 await asyncio.sleep(0)
-            code = await loop.run_in_executor(None, reap, forked[0])
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, forked[0])
             writer.close()
             await writer.wait_closed()
             while not received:
@@ -417,24 +426,13 @@ def test_child_runs_own_pipes_and_subprocess(run_script):
     out = run_script(textwrap.dedent(PIPES_AND_CHILD) + textwrap.dedent("""
         async def main(loop):
             held = await open_pipe_and_child(loop)
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    check(run_fresh_pipes() == "ok", "child loop")
-                except BaseException as e:
-                    print("child:", repr(e), flush=True)
-                    os._exit(4)
-                os._exit(0)
-            code = await loop.run_in_executor(None, reap, pid)
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, fork_child(
+                lambda: check(run_fresh_pipes() == "ok", "child loop")))
             return await still_works(*held)
 
         loop = loop_factory()
         asyncio.set_event_loop(loop)
-        print(loop.run_until_complete(main(loop)))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        asyncio.set_event_loop(None)
-        loop.close()
+        print(run_and_close(loop, main(loop)))
     """))
     assert out.split() == ["ok"]
 
@@ -450,35 +448,22 @@ def test_inherited_pipes_and_child_watch_spare_parent(run_script):
         asyncio.set_event_loop(loop)
         held = loop.run_until_complete(open_pipe_and_child(loop))
         rt, wt, q, proc = held
-        pid = os.fork()
-        if pid == 0:
-            try:
-                try:
-                    loop.run_until_complete(asyncio.sleep(0))
-                except RuntimeError as e:
-                    check("fork" in str(e), str(e))
-                else:
-                    check(False, "the inherited loop ran")
-                wt.close()
-                rt.close()
-                # Not our child here: closing its transport must not kill
-                # it, nor its watch reap anything of the parent's.
-                proc._transport.close()
-                loop.close()
-                check(run_fresh_pipes() == "ok", "child loop")
-            except BaseException as e:
-                print("child:", repr(e), flush=True)
-                os._exit(4)
-            os._exit(0)
+        def child():
+            check_refuses_to_run(loop)
+            wt.close()
+            rt.close()
+            # Not our child here: closing its transport must not kill it,
+            # nor its watch reap anything of the parent's.
+            proc._transport.close()
+            loop.close()
+            check(run_fresh_pipes() == "ok", "child loop")
+
+        pid = fork_child(child)
 
         async def main():
-            code = await loop.run_in_executor(None, reap, pid)
-            check(code == 0, f"child exit code {code}")
+            await child_done(loop, pid)
             return await still_works(*held)
 
-        print(loop.run_until_complete(main()))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        asyncio.set_event_loop(None)
-        loop.close()
+        print(run_and_close(loop, main()))
     """))
     assert out.split() == ["ok"]

@@ -26,6 +26,8 @@ import sys
 
 import pytest
 
+from _netutil import Echo
+
 _testcapi = pytest.importorskip("_testcapi")
 if not hasattr(_testcapi, "set_nomemory"):
     pytest.skip("no _testcapi.set_nomemory", allow_module_level=True)
@@ -159,17 +161,6 @@ def test_scheduling(loop_factory):
     del scenario
     settle()
     assert sys.getrefcount(sentinel) == before
-
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.transport.write(data)
-
-    def eof_received(self):
-        self.transport.close()
 
 
 class Client(asyncio.Protocol):

@@ -72,6 +72,29 @@ async def _write_pipe(loop, fd):
     return tr, proto, pipe
 
 
+async def _read_until(fd, done):
+    """Reads fd without blocking the loop (which writes into it) until
+    done(what was read) is true."""
+    got = bytearray()
+    os.set_blocking(fd, False)
+    while not done(got):
+        try:
+            got += os.read(fd, 65536)
+        except BlockingIOError:
+            await asyncio.sleep(0)
+    return got
+
+
+async def _read_until_lost(fd, proto):
+    """Everything the write transport wrote into fd: read while it writes,
+    until connection_lost(), then the rest up to EOF."""
+    got = await _read_until(fd, lambda got: proto.lost.done())
+    os.set_blocking(fd, True)
+    while chunk := os.read(fd, 65536):
+        got += chunk
+    return got
+
+
 # ---------------------------------------------------------------- read pipe
 
 def test_read_pipe_data_then_eof(loop, fds):
@@ -240,20 +263,8 @@ def test_write_pipe_flow_control_and_close_flushes(loop, fds):
         assert proto.events == ["made", "pause"]
         tr.close()  # flushes first
         assert tr.is_closing()
-        got = bytearray()
-        os.set_blocking(r, False)
-        while not proto.lost.done():
-            try:
-                got += os.read(r, 65536)
-            except BlockingIOError:
-                await asyncio.sleep(0)
+        got = await _read_until_lost(r, proto)
         assert await proto.lost is None
-        os.set_blocking(r, True)
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            got += chunk
         assert len(got) == total
         assert proto.events == ["made", "pause", "resume",
                                 ("lost", type(None))]
@@ -347,13 +358,7 @@ def test_write_pipe_pty(loop):
         pipe = open(slave, "wb", buffering=0)
         tr, proto = await loop.connect_write_pipe(lambda: Proto(loop), pipe)
         tr.write(b"to the tty\n")
-        got = b""
-        os.set_blocking(master, False)
-        while b"to the tty" not in got:
-            try:
-                got += os.read(master, 100)
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
+        await _read_until(master, lambda got: b"to the tty" in got)
         tr.close()
         assert await proto.lost is None
 
@@ -439,13 +444,8 @@ def test_write_pipe_short_writes_and_resume_at_drain(loop, fds):
             tr.write(c)
         assert tr.get_write_buffer_size() > 0
         assert proto.events == ["made", "pause"]
-        got = bytearray()
-        os.set_blocking(r, False)
-        while len(got) < sum(map(len, chunks)):
-            try:
-                got += os.read(r, 65536)
-            except BlockingIOError:
-                await asyncio.sleep(0)
+        total = sum(map(len, chunks))
+        got = await _read_until(r, lambda got: len(got) >= total)
         assert got == b"".join(chunks)
         while "resume" not in proto.events:
             await asyncio.sleep(0)
@@ -471,21 +471,9 @@ def test_write_pipe_close_while_writing_then_writes_dropped(loop, fds, caplog):
         for _ in range(6):
             tr.write(b"late")   # dropped; the later ones are logged
         assert tr.get_write_buffer_size() == pending
-        got = bytearray()
-        os.set_blocking(r, False)
-        while not proto.lost.done():
-            try:
-                got += os.read(r, 65536)
-            except BlockingIOError:
-                await asyncio.sleep(0)
+        got = await _read_until_lost(r, proto)
         assert await proto.lost is None
         assert pipe.closed
-        os.set_blocking(r, True)
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            got += chunk
         assert len(got) == 200_000
 
     with caplog.at_level("WARNING", logger="asyncio"):

@@ -198,7 +198,9 @@ def test_run_until_complete_stop_inside_coroutine(loop):
     assert loop.run_until_complete(task) == 1
 
 
-def test_nested_run_until_complete(loop):
+def errors_running_inside(loop, target):
+    """What target.run_until_complete() and target.run_forever() raise when
+    called from a coroutine running on loop."""
     errors = []
 
     async def inner():
@@ -207,42 +209,28 @@ def test_nested_run_until_complete(loop):
     async def outer():
         coro = inner()
         try:
-            loop.run_until_complete(coro)
+            target.run_until_complete(coro)
         except RuntimeError as exc:
             errors.append(str(exc))
         finally:
             coro.close()
         try:
-            loop.run_forever()
+            target.run_forever()
         except RuntimeError as exc:
             errors.append(str(exc))
 
     loop.run_until_complete(outer())
-    assert errors == ["This event loop is already running"] * 2
+    return errors
+
+
+def test_nested_run_until_complete(loop):
+    assert errors_running_inside(loop, loop) == [
+        "This event loop is already running"] * 2
 
 
 def test_run_other_loop_while_running(loop, make_loop):
     other = make_loop()
-    errors = []
-
-    async def inner():
-        return 1
-
-    async def outer():
-        coro = inner()
-        try:
-            other.run_until_complete(coro)
-        except RuntimeError as exc:
-            errors.append(str(exc))
-        finally:
-            coro.close()
-        try:
-            other.run_forever()
-        except RuntimeError as exc:
-            errors.append(str(exc))
-
-    loop.run_until_complete(outer())
-    assert errors == [
+    assert errors_running_inside(loop, other) == [
         "Cannot run the event loop while another loop is running"] * 2
     assert not other.is_running()
 

@@ -20,7 +20,7 @@ import tempfile
 import pytest
 
 
-from _netutil import needs_ipv6, run
+from _netutil import Echo, needs_ipv6, run
 
 
 def active(server):
@@ -67,17 +67,6 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data):
-        self.transport.write(data)
-
-    def eof_received(self):
-        self.transport.close()
 
 
 class Collect(asyncio.Protocol):

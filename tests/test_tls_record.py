@@ -498,6 +498,20 @@ def test_200mb_both_ways_into_a_buffered_protocol(loop):
     assert p.got == total
 
 
+async def first_bytes_sent(loop, server_protocol, n):
+    """The first n bytes a TLS server with server_protocol sends a client
+    that connects to it."""
+    srv, addr, _ = await echo_server(loop, server_protocol)
+    r, w = await asyncio.open_connection(*addr, ssl=client_ctx(),
+                                         server_hostname="localhost")
+    got = await r.readexactly(n)
+    w.close()
+    await w.wait_closed()
+    srv.close()
+    await srv.wait_closed()
+    return got
+
+
 def test_app_transport_write_checks(loop):
     """The TLS transport's write() refuses what asyncio refuses, with its
     message, and ignores empty data."""
@@ -517,18 +531,28 @@ def test_app_transport_write_checks(loop):
             transport.write(b"d")
             assert isinstance(transport, asyncio.sslproto._SSLProtocolTransport)
 
-    async def main():
-        srv, addr, _ = await echo_server(loop, P)
-        r, w = await asyncio.open_connection(*addr, ssl=client_ctx(),
-                                             server_hostname="localhost")
-        got = await r.readexactly(4)
-        w.close()
-        await w.wait_closed()
-        srv.close()
-        await srv.wait_closed()
-        return got
-
-    assert loop.run_until_complete(main()) == b"abcd"
+    assert loop.run_until_complete(first_bytes_sent(loop, P, 4)) == b"abcd"
     assert errors == ["data: expecting a bytes-like instance, got str",
                       "data: expecting a bytes-like instance, got int",
                       "data: expecting a bytes-like instance, got NoneType"]
+
+
+def test_app_transport_subclass_writes(loop):
+    """An instance of a subclass of the TLS transport's class writes as the
+    class does (eloop's is a C type, which finds its module state through
+    the MRO: a Python subclass has none of its own)."""
+
+    class P(asyncio.Protocol):
+        def connection_made(self, transport):
+            base = type(transport)
+
+            class Sub(base):
+                pass
+
+            transport.__class__ = Sub
+            transport.write(b"a")
+            transport.writelines([b"b", b"c"])
+            transport.__class__ = base
+            transport.write(b"d")
+
+    assert loop.run_until_complete(first_bytes_sent(loop, P, 4)) == b"abcd"

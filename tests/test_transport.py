@@ -19,7 +19,7 @@ import zlib
 
 import pytest
 
-from _netutil import needs_ipv6
+from _netutil import Echo, needs_ipv6
 
 
 # --------------------------------------------------------------------------
@@ -522,13 +522,6 @@ def test_write_copies_mutable_buffers(loop, sockpair):
 
 def test_echo_ping_pong(loop, sockpair):
     rounds = 2000
-
-    class Echo(asyncio.Protocol):
-        def connection_made(self, tr):
-            self.tr = tr
-
-        def data_received(self, data):
-            self.tr.write(data)
 
     class Pinger(Recorder):
         count = 0

@@ -144,14 +144,9 @@ handle_format_source(HandleObject *h, PyObject *callback, PyObject *args)
         return PyObject_CallFunctionObjArgs(st->format_callback_source,
                                             callback, args, NULL);
     }
-    PyObject *kw = Py_BuildValue("{sO}", "debug",
-                                 h->loop->debug ? Py_True : Py_False);
-    PyObject *a = kw ? PyTuple_Pack(2, callback, args) : NULL;
-    PyObject *r = a ? PyObject_Call(st->format_callback_source, a, kw)
-                    : NULL;
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
-    return r;
+    PyObject *a[2] = {callback, args};
+    return eloop_call_kw(st->format_callback_source, a, 2, "debug",
+                         h->loop->debug ? Py_True : Py_False);
 }
 
 /* Reports an exception raised by a callback the way asyncio's
@@ -395,7 +390,12 @@ static void
 Handle_dealloc(HandleObject *h)
 {
     PyTypeObject *tp = Py_TYPE(h);
-    eloop_state *st = h->loop ? h->loop->st : NULL;
+    /* The loop goes last, as the module goes last in Loop_dealloc: st and
+     * its freelists live in the loop's module, and at exit, once the GC
+     * has cleared our types, this loop may be the module's last holder. */
+    LoopObject *loop = h->loop;
+    h->loop = NULL;
+    eloop_state *st = loop ? loop->st : NULL;
     PyObject_GC_UnTrack(h);
     if (h->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)h);
@@ -418,6 +418,7 @@ Handle_dealloc(HandleObject *h)
         tp->tp_free(h);
     }
     Py_DECREF(tp);
+    Py_XDECREF(loop);
 }
 
 void

@@ -511,9 +511,7 @@ loop_run_iteration(LoopObject *self)
         }
     }
     else if (n < 0) {
-        errno = -n;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return eloop_raise_errno(n);
     }
     else if (el_loop_deliver(&self->core, n) < 0) {
         return -1;      /* a watcher callback failed, exception set */
@@ -848,11 +846,8 @@ loop_run_until_complete(LoopObject *self, PyObject *future)
     if (new_task < 0) {
         return NULL;
     }
-    PyObject *kw = Py_BuildValue("{sO}", "loop", (PyObject *)self);
-    PyObject *a = kw ? PyTuple_Pack(1, future) : NULL;
-    PyObject *fut = a ? PyObject_Call(st->ensure_future, a, kw) : NULL;
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
+    PyObject *fut = eloop_call_kw(st->ensure_future, &future, 1, "loop",
+                                  (PyObject *)self);
     if (fut == NULL) {
         return NULL;
     }
@@ -1002,9 +997,6 @@ loop_close(LoopObject *self, PyObject *Py_UNUSED(ignored))
     /* The freelists are module state, shared with other loops; a closed
      * loop still gives their memory back (refilling them is cheap). */
     handle_freelists_clear(self->st);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
@@ -1139,22 +1131,8 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     /* Before any failure path: tp_alloc zeroed them, and dealloc closes
      * what is >= 0 (fd 0 is someone's stdin). */
     self->sig_rfd = self->sig_wfd = -1;
-    /* The module is reachable from any subclass through the MRO. */
-    PyObject *mod = NULL;
-    PyObject *mro = type->tp_mro;
-    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if ((base->tp_flags & Py_TPFLAGS_HEAPTYPE)
-            && base->tp_dealloc == (destructor)Loop_dealloc) {
-            mod = PyType_GetModule(base);
-            if (mod != NULL) {
-                break;
-            }
-            PyErr_Clear();
-        }
-    }
+    PyObject *mod = eloop_module_of_type(type);
     if (mod == NULL) {
-        PyErr_SetString(PyExc_TypeError, "eloop: cannot find module state");
         return loop_new_fail(self);
     }
     self->module = Py_NewRef(mod);
@@ -1164,8 +1142,7 @@ Loop_new(PyTypeObject *type, PyObject *Py_UNUSED(args),
     el_ring_init(&self->ready);
     int err = el_loop_init(&self->core);
     if (err < 0) {
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(err);
         return loop_new_fail(self);
     }
     self->core_ready = 1;

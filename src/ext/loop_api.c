@@ -14,27 +14,28 @@ is_fatal(PyObject *exc)
            || PyErr_GivenExceptionMatches(exc, PyExc_KeyboardInterrupt);
 }
 
+/* logger.error(text, exc_info=exc_info) */
+static int
+log_error(LoopObject *self, PyObject *text, PyObject *exc_info)
+{
+    PyObject *meth = PyObject_GetAttrString(self->st->logger, "error");
+    PyObject *r = eloop_call_kw(meth, &text, 1, "exc_info", exc_info);
+    Py_XDECREF(meth);
+    return discard(r);
+}
+
 /* logger.error(msg, exc_info=exc): the log line asyncio writes from an
  * `except` block with exc_info=True. */
 static int
 log_error_exc(LoopObject *self, const char *msg, PyObject *exc)
 {
-    PyObject *meth = PyObject_GetAttrString(self->st->logger, "error");
-    if (meth == NULL) {
+    PyObject *text = PyUnicode_FromString(msg);
+    if (text == NULL) {
         return -1;
     }
-    PyObject *a = Py_BuildValue("(s)", msg);
-    PyObject *kw = a ? Py_BuildValue("{sO}", "exc_info",
-                                     exc ? exc : Py_False) : NULL;
-    PyObject *r = kw ? PyObject_Call(meth, a, kw) : NULL;
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
-    Py_DECREF(meth);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
+    int rc = log_error(self, text, exc ? exc : Py_False);
+    Py_DECREF(text);
+    return rc;
 }
 
 static PyObject *
@@ -183,18 +184,11 @@ loop_default_exception_handler(LoopObject *self, PyObject *context)
     else {
         exc_info = Py_NewRef(Py_False);
     }
-    PyObject *meth = PyObject_GetAttrString(self->st->logger, "error");
-    PyObject *a = meth ? PyTuple_Pack(1, text) : NULL;
-    PyObject *kw = a ? Py_BuildValue("{sO}", "exc_info", exc_info) : NULL;
-    PyObject *r = kw ? PyObject_Call(meth, a, kw) : NULL;
-    Py_XDECREF(meth);
-    Py_XDECREF(a);
-    Py_XDECREF(kw);
+    int rc = log_error(self, text, exc_info);
     Py_DECREF(exc_info);
-    if (r == NULL) {
+    if (rc < 0) {
         goto fail;
     }
-    Py_DECREF(r);
     Py_DECREF(text);
     Py_DECREF(sep);
     Py_DECREF(keys);
@@ -206,6 +200,27 @@ fail:
     Py_XDECREF(keys);
     Py_XDECREF(lines);
     return NULL;
+}
+
+/* call_exception_handler()'s result once the default handler returned r
+ * (taken): None; or, if it raised, SystemExit and KeyboardInterrupt go
+ * on and anything else is logged, as asyncio's `except BaseException:
+ * logger.error(msg, exc_info=True)` does. */
+static PyObject *
+default_handler_done(LoopObject *self, PyObject *r, const char *msg)
+{
+    if (r != NULL) {
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = el_fetch_exc();
+    if (is_fatal(exc)) {
+        el_restore_exc(exc);
+        return NULL;
+    }
+    int rc = log_error_exc(self, msg, exc);
+    Py_DECREF(exc);
+    return rc < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 PyObject *
@@ -220,22 +235,8 @@ loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
         r = PyObject_CallMethodOneArg((PyObject *)self,
                                       st->str_default_exception_handler,
                                       context);
-        if (r != NULL) {
-            Py_DECREF(r);
-            Py_RETURN_NONE;
-        }
-        exc = el_fetch_exc();
-        if (is_fatal(exc)) {
-            el_restore_exc(exc);
-            return NULL;
-        }
-        int rc = log_error_exc(self, "Exception in default exception handler",
-                               exc);
-        Py_DECREF(exc);
-        if (rc < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+        return default_handler_done(self, r,
+                                    "Exception in default exception handler");
     }
     PyObject *handler = Py_NewRef(self->exception_handler);
     r = PyObject_CallFunctionObjArgs(handler, (PyObject *)self, context,
@@ -260,24 +261,10 @@ loop_call_exception_handler_meth(LoopObject *self, PyObject *context)
     r = PyObject_CallMethodOneArg((PyObject *)self,
                                   st->str_default_exception_handler, ctx2);
     Py_DECREF(ctx2);
-    if (r != NULL) {
-        Py_DECREF(r);
-        Py_RETURN_NONE;
-    }
-    exc = el_fetch_exc();
-    if (is_fatal(exc)) {
-        el_restore_exc(exc);
-        return NULL;
-    }
-    int rc = log_error_exc(self,
-                           "Exception in default exception handler while "
-                           "handling an unexpected error in custom "
-                           "exception handler", exc);
-    Py_DECREF(exc);
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
+    return default_handler_done(
+        self, r,
+        "Exception in default exception handler while handling an "
+        "unexpected error in custom exception handler");
 }
 
 int
@@ -569,14 +556,9 @@ loop_asyncgen_firstiter_hook(LoopObject *self, PyObject *agen)
         PyObject *warn = warnings ? PyObject_GetAttrString(warnings, "warn")
                                   : NULL;
         Py_XDECREF(warnings);
-        PyObject *a = warn ? PyTuple_Pack(2, msg, PyExc_ResourceWarning)
-                           : NULL;
-        PyObject *kw = a ? Py_BuildValue("{sO}", "source", (PyObject *)self)
-                         : NULL;
-        PyObject *r = kw ? PyObject_Call(warn, a, kw) : NULL;
+        PyObject *a[2] = {msg, PyExc_ResourceWarning};
+        PyObject *r = eloop_call_kw(warn, a, 2, "source", (PyObject *)self);
         Py_XDECREF(warn);
-        Py_XDECREF(a);
-        Py_XDECREF(kw);
         Py_DECREF(msg);
         if (r == NULL) {
             return NULL;

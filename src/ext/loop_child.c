@@ -184,8 +184,8 @@ loop_watch_child(LoopObject *self, PyObject *const *args, Py_ssize_t nargs)
         close(fd);
         PyMem_Free(w);
         Py_DECREF(context);
-        errno = -err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(err);
+        return NULL;
     }
     w->pid = (pid_t)pid;
     w->callback = Py_NewRef(args[1]);

@@ -204,8 +204,8 @@ fdwatch_add(LoopObject *self, PyObject *const *args, Py_ssize_t nargs,
             PyMem_Free(w);
         }
         Py_DECREF(h);
-        errno = -err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(err);
+        return NULL;
     }
     PyObject **slot = which == EL_READABLE ? &w->reader : &w->writer;
     PyObject *old = *slot;
@@ -339,11 +339,11 @@ loop_io_traverse(LoopObject *self, visitproc visit, void *arg)
     return 0;
 }
 
-int
+void
 loop_io_clear(LoopObject *self)
 {
     if (!self->core_ready) {
-        return 0;
+        return;
     }
     for (size_t fd = 0; fd < self->core.nfds; fd++) {
         FdWatch *w = fdwatch_lookup(self, (int)fd);
@@ -357,7 +357,6 @@ loop_io_clear(LoopObject *self)
         Py_XDECREF(wr);
         Py_DECREF(f);
     }
-    return 0;
 }
 
 /* ---- signals ------------------------------------------------------------- */
@@ -455,9 +454,7 @@ ensure_sig_pipe(LoopObject *self)
     if (err < 0) {
         close(sv[0]);
         close(sv[1]);
-        errno = -err;
-        PyErr_SetFromErrno(PyExc_OSError);
-        return -1;
+        return eloop_raise_errno(err);
     }
     self->sig_rfd = sv[0];
     self->sig_wfd = sv[1];
@@ -491,6 +488,24 @@ cannot_catch(int signum)
 {
     return PyErr_Format(PyExc_RuntimeError, "sig %d cannot be caught",
                         signum);
+}
+
+/* Raises again the OSError exc (taken) that signal.signal() or
+ * siginterrupt() raised, or RuntimeError for EINVAL, as asyncio's
+ * `if exc.errno == errno.EINVAL` does; NULL. */
+static PyObject *
+signal_oserror(PyObject *exc, int signum)
+{
+    PyObject *eno = PyObject_GetAttrString(exc, "errno");
+    int einval = eno && PyLong_Check(eno) && PyLong_AsLong(eno) == EINVAL;
+    Py_XDECREF(eno);
+    PyErr_Clear();
+    if (einval) {
+        Py_DECREF(exc);
+        return cannot_catch(signum);
+    }
+    el_restore_exc(exc);
+    return NULL;
 }
 
 PyObject *
@@ -571,16 +586,7 @@ loop_add_signal_handler(LoopObject *self, PyObject *const *args,
     if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
         clear_wakeup_fd(self);
     }
-    PyObject *eno = PyObject_GetAttrString(exc, "errno");
-    int einval = eno && PyLong_Check(eno) && PyLong_AsLong(eno) == EINVAL;
-    Py_XDECREF(eno);
-    PyErr_Clear();
-    if (einval) {
-        Py_DECREF(exc);
-        return cannot_catch(signum);
-    }
-    el_restore_exc(exc);
-    return NULL;
+    return signal_oserror(exc, signum);
 }
 
 PyObject *
@@ -613,20 +619,9 @@ loop_remove_signal_handler(LoopObject *self, PyObject *sig)
                                       handler);
     Py_DECREF(handler);
     if (r == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_OSError)) {
-            PyObject *exc = el_fetch_exc();
-            PyObject *eno = PyObject_GetAttrString(exc, "errno");
-            int einval = eno && PyLong_Check(eno)
-                         && PyLong_AsLong(eno) == EINVAL;
-            Py_XDECREF(eno);
-            PyErr_Clear();
-            if (einval) {
-                Py_DECREF(exc);
-                return cannot_catch(signum);
-            }
-            el_restore_exc(exc);
-        }
-        return NULL;
+        return PyErr_ExceptionMatches(PyExc_OSError)
+                   ? signal_oserror(el_fetch_exc(), signum)
+                   : NULL;
     }
     Py_DECREF(r);
     if (PyDict_GET_SIZE(self->signal_handlers) == 0) {
@@ -635,6 +630,8 @@ loop_remove_signal_handler(LoopObject *self, PyObject *sig)
     Py_RETURN_TRUE;
 }
 
+/* Failures are unraisable, as close() and dealloc go on regardless: an
+ * exception left set would reach whatever Python call comes next. */
 void
 loop_signals_close(LoopObject *self)
 {
@@ -648,6 +645,9 @@ loop_signals_close(LoopObject *self)
         }
         else if (!Py_IsFinalizing()) {
             PyObject *keys = PyDict_Keys(self->signal_handlers);
+            if (keys == NULL) {
+                PyErr_WriteUnraisable((PyObject *)self);
+            }
             for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
                 PyObject *r = loop_remove_signal_handler(
                     self, PyList_GET_ITEM(keys, i));

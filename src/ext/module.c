@@ -31,6 +31,36 @@ get_state(PyObject *mod)
     return (eloop_state *)PyModule_GetState(mod);
 }
 
+static struct PyModuleDef eloop_module;
+
+PyObject *
+eloop_module_of_type(PyTypeObject *tp)
+{
+    return PyType_GetModuleByDef(tp, &eloop_module);
+}
+
+PyObject *
+eloop_call_kw(PyObject *callable, PyObject *const *args, Py_ssize_t nargs,
+              const char *name, PyObject *value)
+{
+    PyObject *v[4];
+    if (callable == NULL) {
+        return NULL;
+    }
+    assert(nargs < (Py_ssize_t)Py_ARRAY_LENGTH(v));
+    PyObject *kwnames = Py_BuildValue("(s)", name);
+    if (kwnames == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        v[i] = args[i];
+    }
+    v[nargs] = value;
+    PyObject *r = PyObject_Vectorcall(callable, v, nargs, kwnames);
+    Py_DECREF(kwnames);
+    return r;
+}
+
 /* *dst = modname.attr (or the module itself when attr is NULL). */
 int
 eloop_import_attr(PyObject **dst, const char *modname, const char *attr)
@@ -214,12 +244,8 @@ module_exec(PyObject *mod)
                        : NULL;
     PyObject *hook = reg ? PyObject_GetAttrString(mod, "_after_fork_child")
                          : NULL;
-    PyObject *kw = hook ? Py_BuildValue("{sO}", "after_in_child", hook)
-                        : NULL;
-    PyObject *noargs = kw ? PyTuple_New(0) : NULL;
-    PyObject *r = noargs ? PyObject_Call(reg, noargs, kw) : NULL;
-    Py_XDECREF(noargs);
-    Py_XDECREF(kw);
+    PyObject *r = hook ? eloop_call_kw(reg, NULL, 0, "after_in_child", hook)
+                       : NULL;
     Py_XDECREF(hook);
     Py_XDECREF(reg);
     Py_XDECREF(os);

@@ -412,7 +412,7 @@ wp_write(TransportObject *self, PyObject *data)
         if (err == -ENOMEM) {
             return PyErr_NoMemory();
         }
-        transport_raise_errno(err);
+        eloop_raise_errno(err);
         return NULL;
     }
     /* The queue owns tok now.  An empty buffer is written at once, as
@@ -519,8 +519,7 @@ pipe_new(LoopObject *loop, PyTypeObject *type, PyObject *pipe,
         goto fail;
     }
     if (fd < 0 || fd > INT32_MAX) {
-        errno = EBADF;
-        PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(-EBADF);
         goto fail;
     }
     struct stat sb;

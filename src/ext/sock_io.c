@@ -390,8 +390,8 @@ recv_into_direct(sk_args *a, int from, int *again, int *refused)
         if (PyErr_Occurred()) {
             return NULL;
         }
-        errno = err;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        eloop_raise_errno(-err);
+        return NULL;
     }
     if (!from) {
         return PyLong_FromSsize_t(got);

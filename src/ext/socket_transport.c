@@ -30,7 +30,7 @@ tr_write_eof(TransportObject *self, PyObject *Py_UNUSED(ignored))
      * asyncio), else after the queue drains (tr_shutdown_cb). */
     int r = el_stream_shutdown(&self->stream);
     if (r < 0) {
-        transport_raise_errno(r);
+        eloop_raise_errno(r);
         return NULL;
     }
     Py_RETURN_NONE;

@@ -289,6 +289,24 @@ timer_when(TimerHandleObject *t)
 /* module.c */
 int eloop_import_attr(PyObject **dst, const char *modname,
                       const char *attr);
+/* Our module, from the first of tp's MRO that is one of its types: a
+ * Python subclass of ours has no module of its own, so
+ * PyType_GetModule(Py_TYPE(self)) would fail there.  Borrowed; NULL with
+ * TypeError if there is none. */
+PyObject *eloop_module_of_type(PyTypeObject *tp);
+/* callable(*args, name=value): the calls with one keyword argument that
+ * asyncio makes off the hot path (logger.error(..., exc_info=...) and the
+ * like).  NULL if callable is NULL, so that a failed lookup chains. */
+PyObject *eloop_call_kw(PyObject *callable, PyObject *const *args,
+                        Py_ssize_t nargs, const char *name,
+                        PyObject *value);
+
+static inline eloop_state *
+eloop_state_of_type(PyTypeObject *tp)
+{
+    PyObject *mod = eloop_module_of_type(tp);
+    return mod ? (eloop_state *)PyModule_GetState(mod) : NULL;
+}
 
 /* handle.c */
 extern PyType_Spec Handle_spec;
@@ -322,6 +340,17 @@ discard(PyObject *r)
     }
     Py_DECREF(r);
     return 0;
+}
+
+/* Raises OSError for a core's -errno as PyErr_SetFromErrno() does, so
+ * Python picks the subclass (ConnectionResetError, ...); -1.  The one
+ * place the binding turns the core's 0/-errno into an exception. */
+static inline int
+eloop_raise_errno(int err)
+{
+    errno = -err;
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
 }
 
 int loop_push_ready(LoopObject *loop, HandleObject *h);
@@ -438,7 +467,7 @@ int loop_check_forked(LoopObject *loop);
 PyObject *eloop_after_fork_child(PyObject *mod, PyObject *unused);
 
 /* loop_io.c */
-int loop_io_clear(LoopObject *loop);
+void loop_io_clear(LoopObject *loop);
 int loop_io_traverse(LoopObject *loop, visitproc visit, void *arg);
 /* asyncio's _ensure_fd_no_transport(): -1 with RuntimeError if fd belongs
  * to a transport (loop._transports) that is not closing.  fileobj is what

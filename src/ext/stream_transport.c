@@ -525,7 +525,7 @@ tr_write_objs(TransportObject *self, PyObject *const *objs, Py_ssize_t n)
             PyErr_NoMemory();
         }
         else {
-            transport_raise_errno(err);
+            eloop_raise_errno(err);
         }
         goto done;
     }
@@ -667,7 +667,7 @@ tr_shutdown_cb(el_stream_t *s, int status)
     (void)s;
     if (status < 0) {
         /* asyncio's sock.shutdown() raises out of _write_ready(). */
-        return transport_raise_errno(status);
+        return eloop_raise_errno(status);
     }
     return 0;
 }
@@ -981,7 +981,7 @@ tr_add_reader(TransportObject *self)
         return PyErr_Occurred() ? -1 : 0;
     }
     if (err < 0) {
-        return transport_raise_errno(err);
+        return eloop_raise_errno(err);
     }
     return 0;
 }

@@ -123,32 +123,12 @@ static PyMemberDef SSLProto_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyObject *SSLProto_new(PyTypeObject *tp, PyObject *args,
-                              PyObject *kw);
-
-static eloop_state *
-state_of_subtype(PyTypeObject *tp)
-{
-    /* Our type: the one in the MRO with SSLProto_new that did not
-     * inherit it (subclasses do). */
-    PyObject *mro = tp->tp_mro;
-    for (Py_ssize_t i = 0; mro && i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        if (t->tp_new == SSLProto_new
-            && (t->tp_base == NULL || t->tp_base->tp_new != SSLProto_new)) {
-            return (eloop_state *)PyType_GetModuleState(t);
-        }
-    }
-    PyErr_SetString(PyExc_TypeError, "not an SSLProtocolBase subtype");
-    return NULL;
-}
-
 static PyObject *
 SSLProto_new(PyTypeObject *tp, PyObject *args, PyObject *kw)
 {
     (void)args;
     (void)kw;
-    eloop_state *st = state_of_subtype(tp);
+    eloop_state *st = eloop_state_of_type(tp);
     if (st == NULL) {
         return NULL;
     }
@@ -909,6 +889,9 @@ SSLProto_write_appdata(SSLProtoObject *self, PyObject *list_of_data)
 static PyObject *
 forward_appdata(PyObject *self, PyObject *list_of_data, eloop_state *st)
 {
+    if (st == NULL) {
+        return NULL;
+    }
     PyObject *proto = PyObject_GetAttr(self, st->tl.str_ssl_protocol);
     if (proto == NULL) {
         return NULL;
@@ -940,7 +923,6 @@ forward_appdata(PyObject *self, PyObject *list_of_data, eloop_state *st)
 static PyObject *
 SSLTransport_write(PyObject *self, PyObject *data)
 {
-    eloop_state *st = PyType_GetModuleState(Py_TYPE(self));
     if (!PyBytes_Check(data) && !PyByteArray_Check(data)
         && !PyMemoryView_Check(data)) {
         PyErr_Format(PyExc_TypeError,
@@ -956,7 +938,8 @@ SSLTransport_write(PyObject *self, PyObject *data)
     if (one == NULL) {
         return NULL;
     }
-    PyObject *r = forward_appdata(self, one, st);
+    PyObject *r = forward_appdata(self, one,
+                                  eloop_state_of_type(Py_TYPE(self)));
     Py_DECREF(one);
     return r;
 }
@@ -965,7 +948,7 @@ static PyObject *
 SSLTransport_writelines(PyObject *self, PyObject *list_of_data)
 {
     return forward_appdata(self, list_of_data,
-                           PyType_GetModuleState(Py_TYPE(self)));
+                           eloop_state_of_type(Py_TYPE(self)));
 }
 
 static PyMethodDef SSLTransport_methods[] = {

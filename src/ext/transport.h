@@ -63,7 +63,9 @@ typedef struct {
                                    check); the dict asyncio's `extra` is,  \
                                    or NULL while extra_lazy */             \
     const transport_kind *kind;                                             \
-    eloop_state *st;            /* borrowed: our type keeps the module */  \
+    eloop_state *st;            /* borrowed: valid while `loop` is set     \
+                                   (it holds the module; at exit the GC    \
+                                   may clear our type's hold first) */     \
     LoopObject *loop;           /* strong; NULL only after tp_clear */     \
     PyObject *sock;             /* the fd's object (socket.socket, a       \
                                    pipe), kept until tp_clear */           \
@@ -182,14 +184,6 @@ int transport_flush_one(TransportObject *self);
     {name, (getter)transport_get_flag, NULL, NULL,                          \
      (void *)offsetof(TransportBase, field)}
 
-/* Raises OSError for a core's -errno, Python picking the subclass; -1. */
-static inline int
-transport_raise_errno(int err)
-{
-    errno = -err;
-    PyErr_SetFromErrno(PyExc_OSError);
-    return -1;
-}
 /* OSError(err, strerror(err)), Python picking the subclass. */
 PyObject *transport_oserror(int err);
 /* The arguments of _fatal_error(exc, message=...); *message holds the

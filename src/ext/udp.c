@@ -131,7 +131,7 @@ dg_set_mask(DgramObject *self, unsigned mask)
     }
     int err = el_io_set(&self->loop->core, &self->io, mask);
     if (err < 0) {
-        return transport_raise_errno(err);
+        return eloop_raise_errno(err);
     }
     return 0;
 }
@@ -677,9 +677,7 @@ dg_send(DgramObject *self, PyObject *obj, PyObject *addr)
     if (would_block(err)) {
         return 1;
     }
-    errno = err;
-    PyErr_SetFromErrno(PyExc_OSError);
-    return -1;
+    return eloop_raise_errno(-err);
 }
 
 /* Appends (bytes(data), addr) to the buffer. */
