@@ -472,6 +472,31 @@ def test_server_reports_failed_handshake_in_debug(loop, loop_errors):
     assert isinstance(loop_errors.calls[0]["protocol"], Echo)
 
 
+def test_failed_handshake_debug_log_carries_the_error(loop, caplog, loop_errors):
+    # A failed handshake goes _do_handshake -> _on_handshake_complete(exc)
+    # -> _fatal_error, whose debug log (exc_info=True) carries the
+    # handshake's SSLError.  (The debug server reports its side:
+    # loop_errors.)
+    loop.set_debug(True)
+
+    async def main():
+        srv, addr = await tls_server(loop, Echo, server_ctx("wronghost.pem"))
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await tls_client(loop, addr, ssl=client_ctx(),
+                                 server_hostname="localhost")
+        finally:
+            await close_server(srv)
+
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        run(loop, main())
+    recs = [r for r in caplog.records
+            if r.getMessage().endswith("SSL handshake failed on verifying "
+                                       "the certificate")]
+    assert len(recs) == 1
+    assert isinstance(recs[0].exc_info[1], ssl.SSLCertVerificationError)
+
+
 def test_client_handshake_timeout(loop):
     async def main():
         lsock, addr = await raw_server(loop)

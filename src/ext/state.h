@@ -150,6 +150,8 @@ typedef struct {
         PyObject *WRAPPED, *DO_HANDSHAKE, *FLUSHING, *SHUTDOWN;
                                         /* SSLProtocolState members */
         PyObject *py_write_appdata;     /* SSLProtocol._write_appdata */
+        PyObject *py_do_read;           /* SSLProtocol._do_read */
+        PyObject *SSLError;             /* ssl.SSLError */
         PyTypeObject *SSLTransportType; /* subclass of asyncio's
                                            _SSLProtocolTransport */
         PyObject *c_write_appdata;      /* SSLProtocolBase's descriptor */
@@ -161,6 +163,7 @@ typedef struct {
         PyObject *str_control_app_writing, *str_control_ssl_reading;
         PyObject *str_call_eof_received, *str_start_shutdown;
         PyObject *str_fatal_error, *msg_fatal;
+        PyObject *str_do_handshake_pub, *str_on_handshake_complete;
     } tl;
 } eloop_state;
 

@@ -991,10 +991,78 @@ static PyType_Spec SSLTransport_spec = {
     .slots = SSLTransport_slots,
 };
 
+/* asyncio's _do_handshake(): a TLS 1.3 server calls it three times per
+ * connection (at connection_made, on the ClientHello, on the Finished),
+ * and each time asyncio's runs two Python frames (its own and
+ * SSLObject.do_handshake) plus _process_outgoing's. */
+static PyObject *
+SSLProto_do_handshake(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    eloop_state *st = self->st;
+    PyObject *target = ssl_target(self);
+    if (target == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(target,
+                                            st->tl.str_do_handshake_pub);
+    PyObject *exc = NULL;
+    if (r != NULL) {
+        Py_DECREF(r);
+    }
+    else if (again_error(st) == 0) {
+        if (process_outgoing(self) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    else if (PyErr_ExceptionMatches(st->tl.SSLError)) {
+        exc = el_fetch_exc();
+    }
+    else {
+        return NULL;
+    }
+    /* (asyncio's call is inside its `except` block; its
+     * _on_handshake_complete re-raises exc, so the debug log's exc_info
+     * is the same either way.) */
+    PyObject *args[2] = {(PyObject *)self, exc ? exc : Py_None};
+    r = PyObject_VectorcallMethod(st->tl.str_on_handshake_complete, args,
+                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(exc);
+    return r;
+}
+
+/* asyncio's _process_outgoing(): after every handshake and shutdown step */
+static PyObject *
+SSLProto_process_outgoing(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (process_outgoing(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* asyncio's _do_read(): the C path in state WRAPPED (after the handshake
+ * and at the start of a shutdown), asyncio's own otherwise. */
+static PyObject *
+SSLProto_do_read(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->state == self->st->tl.WRAPPED) {
+        if (do_read_wrapped(self) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return PyObject_CallOneArg(self->st->tl.py_do_read, (PyObject *)self);
+}
+
 static PyMethodDef SSLProto_methods[] = {
     {"get_buffer", (PyCFunction)SSLProto_get_buffer, METH_O, NULL},
     {"buffer_updated", (PyCFunction)SSLProto_buffer_updated, METH_O, NULL},
     {"_write_appdata", (PyCFunction)SSLProto_write_appdata, METH_O, NULL},
+    {"_do_handshake", (PyCFunction)SSLProto_do_handshake, METH_NOARGS, NULL},
+    {"_process_outgoing", (PyCFunction)SSLProto_process_outgoing, METH_NOARGS,
+     NULL},
+    {"_do_read", (PyCFunction)SSLProto_do_read, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1034,6 +1102,8 @@ static PyType_Spec SSLProto_spec = {
     X(str_fatal_error, "_fatal_error")                                      \
     X(str_ssl_protocol, "_ssl_protocol")                                    \
     X(str_write_appdata, "_write_appdata")                                  \
+    X(str_do_handshake_pub, "do_handshake")                                 \
+    X(str_on_handshake_complete, "_on_handshake_complete")                  \
     X(msg_fatal, "Fatal error on SSL protocol")
 
 int
@@ -1059,6 +1129,9 @@ tls_state_init(PyObject *mod, eloop_state *st)
     int no_ssl = ssl == Py_None;
     if (!no_ssl) {
         st->tl.SSLObject = PyObject_GetAttrString(ssl, "SSLObject");
+        st->tl.SSLError = st->tl.SSLObject
+                              ? PyObject_GetAttrString(ssl, "SSLError")
+                              : NULL;
     }
     Py_DECREF(ssl);
     if (no_ssl) {
@@ -1066,7 +1139,7 @@ tls_state_init(PyObject *mod, eloop_state *st)
     }
     PyObject *states = NULL, *proto = NULL, *base = NULL, *bases = NULL;
     int rc = -1;
-    if (st->tl.SSLObject == NULL
+    if (st->tl.SSLObject == NULL || st->tl.SSLError == NULL
         || eloop_import_attr(&states, "asyncio.sslproto",
                              "SSLProtocolState") < 0
         || eloop_import_attr(&proto, "asyncio.sslproto", "SSLProtocol") < 0
@@ -1082,6 +1155,8 @@ tls_state_init(PyObject *mod, eloop_state *st)
                == NULL
         || (st->tl.py_write_appdata = PyObject_GetAttrString(
                 proto, "_write_appdata")) == NULL
+        || (st->tl.py_do_read = PyObject_GetAttrString(proto, "_do_read"))
+               == NULL
         || eloop_import_attr(&base, "asyncio.sslproto",
                              "_SSLProtocolTransport") < 0
         || (bases = PyTuple_Pack(1, base)) == NULL
@@ -1110,7 +1185,7 @@ done:
 #define TL_OBJECTS(X)                                                       \
     X(SSLProtocolBaseType) X(SSLObject) X(SSLAgainErrors) X(WRAPPED)        \
     X(DO_HANDSHAKE) X(FLUSHING) X(SHUTDOWN) X(py_write_appdata)            \
-    X(SSLTransportType) X(c_write_appdata)
+    X(SSLTransportType) X(c_write_appdata) X(py_do_read) X(SSLError)
 
 int
 tls_state_traverse(eloop_state *st, visitproc visit, void *arg)
