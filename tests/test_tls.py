@@ -470,6 +470,8 @@ def test_server_reports_failed_handshake_in_debug(loop, loop_errors):
     assert isinstance(loop_errors.calls[0]["exception"],
                       (ssl.SSLError, ConnectionError))
     assert isinstance(loop_errors.calls[0]["protocol"], Echo)
+    assert isinstance(loop_errors.calls[0]["transport"], asyncio.Transport)
+    assert loop_errors.calls[0]["transport"].is_closing()
 
 
 def test_failed_handshake_debug_log_carries_the_error(loop, caplog, loop_errors):
@@ -495,6 +497,34 @@ def test_failed_handshake_debug_log_carries_the_error(loop, caplog, loop_errors)
                                        "the certificate")]
     assert len(recs) == 1
     assert isinstance(recs[0].exc_info[1], ssl.SSLCertVerificationError)
+
+
+def test_server_protocol_factory_error_reported_in_debug(loop, loop_errors):
+    # asyncio's _accept_connection2 on a TLS server: an exception from
+    # protocol_factory is reported in debug mode, with no protocol or
+    # transport to show.
+    loop.set_debug(True)
+    loop.slow_callback_duration = 10
+
+    def factory():
+        raise ZeroDivisionError("no protocol")
+
+    async def main():
+        srv, addr = await tls_server(loop, factory)
+        c = socket.create_connection(addr)
+        for _ in range(200):
+            if loop_errors.calls:
+                break
+            await asyncio.sleep(0.01)
+        c.close()
+        await close_server(srv)
+
+    run(loop, main())
+    [call] = loop_errors.calls
+    assert call["message"] == ("Error on transport creation for incoming "
+                               "connection")
+    assert isinstance(call["exception"], ZeroDivisionError)
+    assert "protocol" not in call and "transport" not in call
 
 
 def test_client_handshake_timeout(loop):
