@@ -474,7 +474,8 @@ def test_server_reports_failed_handshake_in_debug(loop, loop_errors):
     assert loop_errors.calls[0]["transport"].is_closing()
 
 
-def test_failed_handshake_debug_log_carries_the_error(loop, caplog, loop_errors):
+def test_failed_handshake_debug_log_carries_the_error(loop, caplog,
+                                                      loop_errors):
     # A failed handshake goes _do_handshake -> _on_handshake_complete(exc)
     # -> _fatal_error, whose debug log (exc_info=True) carries the
     # handshake's SSLError.  (The debug server reports its side:
