@@ -150,7 +150,6 @@ typedef struct {
         PyObject *WRAPPED, *DO_HANDSHAKE, *FLUSHING, *SHUTDOWN;
                                         /* SSLProtocolState members */
         PyObject *py_write_appdata;     /* SSLProtocol._write_appdata */
-        PyObject *py_do_read;           /* SSLProtocol._do_read */
         PyObject *SSLError;             /* ssl.SSLError */
         PyTypeObject *SSLTransportType; /* subclass of asyncio's
                                            _SSLProtocolTransport */

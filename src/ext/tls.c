@@ -652,7 +652,7 @@ fatal_on_exception(SSLProtoObject *self)
     return discard(r);
 }
 
-/* asyncio's _do_read() in state WRAPPED */
+/* asyncio's _do_read() in state WRAPPED or FLUSHING (the same body) */
 static int
 do_read_wrapped(SSLProtoObject *self)
 {
@@ -1041,18 +1041,17 @@ SSLProto_process_outgoing(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* asyncio's _do_read(): the C path in state WRAPPED (after the handshake
- * and at the start of a shutdown), asyncio's own otherwise. */
+/* asyncio's _do_read(): after the handshake and when a shutdown starts
+ * (_do_flush, state FLUSHING); it does nothing in the other states. */
 static PyObject *
 SSLProto_do_read(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->state == self->st->tl.WRAPPED) {
-        if (do_read_wrapped(self) < 0) {
-            return NULL;
-        }
-        Py_RETURN_NONE;
+    if ((self->state == self->st->tl.WRAPPED
+         || self->state == self->st->tl.FLUSHING)
+        && do_read_wrapped(self) < 0) {
+        return NULL;
     }
-    return PyObject_CallOneArg(self->st->tl.py_do_read, (PyObject *)self);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef SSLProto_methods[] = {
@@ -1155,8 +1154,6 @@ tls_state_init(PyObject *mod, eloop_state *st)
                == NULL
         || (st->tl.py_write_appdata = PyObject_GetAttrString(
                 proto, "_write_appdata")) == NULL
-        || (st->tl.py_do_read = PyObject_GetAttrString(proto, "_do_read"))
-               == NULL
         || eloop_import_attr(&base, "asyncio.sslproto",
                              "_SSLProtocolTransport") < 0
         || (bases = PyTuple_Pack(1, base)) == NULL
@@ -1185,7 +1182,7 @@ done:
 #define TL_OBJECTS(X)                                                       \
     X(SSLProtocolBaseType) X(SSLObject) X(SSLAgainErrors) X(WRAPPED)        \
     X(DO_HANDSHAKE) X(FLUSHING) X(SHUTDOWN) X(py_write_appdata)            \
-    X(SSLTransportType) X(c_write_appdata) X(py_do_read) X(SSLError)
+    X(SSLTransportType) X(c_write_appdata) X(SSLError)
 
 int
 tls_state_traverse(eloop_state *st, visitproc visit, void *arg)
