@@ -428,6 +428,8 @@ typedef struct {
     PyObject *backlog;
     PyObject *hs_timeout;           /* passed back to _start_serving() */
     PyObject *sd_timeout;           /* when accepting is retried */
+    PyObject *tls_kwnames;          /* TLS: _make_ssl_transport()'s
+                                       keywords, made once */
     Py_ssize_t nbacklog;            /* accepts per readable event */
     int fd;
     int family;                     /* direct path: the listener's */
@@ -648,18 +650,15 @@ acceptor_setup_tls(AcceptorObject *acc, PyObject *conn, PyObject *addr)
                                                 "_make_ssl_transport");
         PyObject *extra = meth ? Py_BuildValue("{sO}", "peername", addr)
                                : NULL;
-        PyObject *kw = extra ? Py_BuildValue(
-                                   "{sOsOsOsOsOsO}", "waiter", waiter,
-                                   "server_side", Py_True, "extra", extra,
-                                   "server", acc->server,
-                                   "ssl_handshake_timeout", acc->hs_timeout,
-                                   "ssl_shutdown_timeout", acc->sd_timeout)
-                             : NULL;
-        PyObject *args = kw ? PyTuple_Pack(3, conn, protocol, acc->sslcontext)
-                            : NULL;
-        transport = args ? PyObject_Call(meth, args, kw) : NULL;
-        Py_XDECREF(args);
-        Py_XDECREF(kw);
+        /* keywords as in acc->tls_kwnames */
+        PyObject *args[10] = {NULL, conn, protocol, acc->sslcontext,
+                              waiter, Py_True, extra, acc->server,
+                              acc->hs_timeout, acc->sd_timeout};
+        transport = extra ? PyObject_Vectorcall(
+                                meth, args + 1,
+                                3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                acc->tls_kwnames)
+                          : NULL;
         Py_XDECREF(extra);
         Py_XDECREF(meth);
     }
@@ -774,6 +773,7 @@ Acceptor_traverse(AcceptorObject *acc, visitproc visit, void *arg)
     Py_VISIT(acc->backlog);
     Py_VISIT(acc->hs_timeout);
     Py_VISIT(acc->sd_timeout);
+    Py_VISIT(acc->tls_kwnames);
     return 0;
 }
 
@@ -788,6 +788,7 @@ Acceptor_clear(AcceptorObject *acc)
     Py_CLEAR(acc->backlog);
     Py_CLEAR(acc->hs_timeout);
     Py_CLEAR(acc->sd_timeout);
+    Py_CLEAR(acc->tls_kwnames);
     return 0;
 }
 
@@ -937,10 +938,15 @@ loop_start_serving(LoopObject *self, PyObject *args, PyObject *kwds)
     acc->family = acc->type = acc->proto = 0;
     acc->direct = 0;
     acc->tls = (char)tls;
+    acc->tls_kwnames = tls ? Py_BuildValue(
+                                 "(ssssss)", "waiter", "server_side",
+                                 "extra", "server", "ssl_handshake_timeout",
+                                 "ssl_shutdown_timeout")
+                           : NULL;
     PyObject_GC_Track(acc);
     PyObject *fdobj = NULL, *r = NULL;
     if (acc->backlog == NULL || acc->hs_timeout == NULL
-        || acc->sd_timeout == NULL) {
+        || acc->sd_timeout == NULL || (tls && acc->tls_kwnames == NULL)) {
         goto done;
     }
     /* asyncio loops over range(backlog). */
