@@ -236,6 +236,55 @@ def test_echo_and_extra_info(loop):
     assert seen["server_sslobj"].server_side
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_handshake_complete_order_and_extra_info(loop, caplog, debug):
+    # asyncio's _on_handshake_complete: the extra info is there when
+    # connection_made() runs, the create_connection waiter resolves after
+    # it, and in debug mode the handshake's duration is logged.  A context
+    # whose sslobject_class is a subclass takes the same path.
+    loop.set_debug(debug)
+    loop.slow_callback_duration = 10
+    events = []
+
+    class MySSLObject(ssl.SSLObject):
+        pass
+
+    sctx = server_ctx()
+    sctx.sslobject_class = MySSLObject
+
+    class ServerSide(Echo):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            events.append(("server made", transport.get_extra_info("cipher")
+                           is not None,
+                           type(transport.get_extra_info("ssl_object"))))
+
+    class ClientSide(Rec):
+        def connection_made(self, transport):
+            events.append(("client made",
+                           transport.get_extra_info("peercert") is not None))
+            super().connection_made(transport)
+
+    async def main():
+        srv, addr = await tls_server(loop, ServerSide, sctx)
+        tr, pr = await tls_client(loop, addr, lambda: ClientSide(loop))
+        events.append("connected")
+        tr.write(b"x")
+        await pr.wait_for_data(1)
+        tr.close()
+        await pr.lost
+        await close_server(srv)
+
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        run(loop, main())
+    assert ("client made", True) in events
+    assert events.index(("client made", True)) < events.index("connected")
+    assert ("server made", True, MySSLObject) in events
+    took = [r for r in caplog.records
+            if "SSL handshake took" in r.getMessage()]
+    assert len(took) == (2 if debug else 0)
+
+
 def test_streams_echo_both_ways(loop):
     async def handle(r, w):
         while data := await r.read(65536):
