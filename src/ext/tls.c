@@ -29,10 +29,16 @@
  * same messages), so a write goes from the application to the record
  * path with no Python frame either.
  *
- * Anything else -- the handshake, shutdown, a non-empty write backlog, a
- * threshold crossed, end of stream, an error -- calls the very Python
- * methods asyncio would call at that point, so behaviour (callback order,
- * exceptions, messages) is asyncio's.
+ * A few of asyncio's methods that every connection runs are here too,
+ * with asyncio's branches in asyncio's order, so that a new connection
+ * runs fewer Python frames: _do_handshake, _process_outgoing, _do_read
+ * (states WRAPPED and FLUSHING) and _on_handshake_complete (a success
+ * outside debug mode; asyncio's method otherwise).
+ *
+ * Anything else -- the rest of the handshake and shutdown, a non-empty
+ * write backlog, a threshold crossed, end of stream, an error -- calls
+ * the very Python methods asyncio would call at that point, so behaviour
+ * (callback order, exceptions, messages) is asyncio's.
  *
  * SSLObject and MemoryBIO are driven through their methods only.
  * ssl.SSLObject's read/write/pending are Python functions that forward to
