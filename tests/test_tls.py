@@ -236,6 +236,55 @@ def test_echo_and_extra_info(loop):
     assert seen["server_sslobj"].server_side
 
 
+@pytest.mark.parametrize("debug", [False, True])
+def test_handshake_complete_order_and_extra_info(loop, caplog, debug):
+    # asyncio's _on_handshake_complete: the extra info is there when
+    # connection_made() runs, the create_connection waiter resolves after
+    # it, and in debug mode the handshake's duration is logged.  A context
+    # whose sslobject_class is a subclass takes the same path.
+    loop.set_debug(debug)
+    loop.slow_callback_duration = 10
+    events = []
+
+    class MySSLObject(ssl.SSLObject):
+        pass
+
+    sctx = server_ctx()
+    sctx.sslobject_class = MySSLObject
+
+    class ServerSide(Echo):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            events.append(("server made", transport.get_extra_info("cipher")
+                           is not None,
+                           type(transport.get_extra_info("ssl_object"))))
+
+    class ClientSide(Rec):
+        def connection_made(self, transport):
+            events.append(("client made",
+                           transport.get_extra_info("peercert") is not None))
+            super().connection_made(transport)
+
+    async def main():
+        srv, addr = await tls_server(loop, ServerSide, sctx)
+        tr, pr = await tls_client(loop, addr, lambda: ClientSide(loop))
+        events.append("connected")
+        tr.write(b"x")
+        await pr.wait_for_data(1)
+        tr.close()
+        await pr.lost
+        await close_server(srv)
+
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        run(loop, main())
+    assert ("client made", True) in events
+    assert events.index(("client made", True)) < events.index("connected")
+    assert ("server made", True, MySSLObject) in events
+    took = [r for r in caplog.records
+            if "SSL handshake took" in r.getMessage()]
+    assert len(took) == (2 if debug else 0)
+
+
 def test_streams_echo_both_ways(loop):
     async def handle(r, w):
         while data := await r.read(65536):
@@ -470,6 +519,62 @@ def test_server_reports_failed_handshake_in_debug(loop, loop_errors):
     assert isinstance(loop_errors.calls[0]["exception"],
                       (ssl.SSLError, ConnectionError))
     assert isinstance(loop_errors.calls[0]["protocol"], Echo)
+    assert isinstance(loop_errors.calls[0]["transport"], asyncio.Transport)
+    assert loop_errors.calls[0]["transport"].is_closing()
+
+
+def test_failed_handshake_debug_log_carries_the_error(loop, caplog,
+                                                      loop_errors):
+    # A failed handshake goes _do_handshake -> _on_handshake_complete(exc)
+    # -> _fatal_error, whose debug log (exc_info=True) carries the
+    # handshake's SSLError.  (The debug server reports its side:
+    # loop_errors.)
+    loop.set_debug(True)
+
+    async def main():
+        srv, addr = await tls_server(loop, Echo, server_ctx("wronghost.pem"))
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await tls_client(loop, addr, ssl=client_ctx(),
+                                 server_hostname="localhost")
+        finally:
+            await close_server(srv)
+
+    with caplog.at_level("DEBUG", logger="asyncio"):
+        run(loop, main())
+    recs = [r for r in caplog.records
+            if r.getMessage().endswith("SSL handshake failed on verifying "
+                                       "the certificate")]
+    assert len(recs) == 1
+    assert isinstance(recs[0].exc_info[1], ssl.SSLCertVerificationError)
+
+
+def test_server_protocol_factory_error_reported_in_debug(loop, loop_errors):
+    # asyncio's _accept_connection2 on a TLS server: an exception from
+    # protocol_factory is reported in debug mode, with no protocol or
+    # transport to show.
+    loop.set_debug(True)
+    loop.slow_callback_duration = 10
+
+    def factory():
+        raise ZeroDivisionError("no protocol")
+
+    async def main():
+        srv, addr = await tls_server(loop, factory)
+        c = socket.create_connection(addr)
+        for _ in range(200):
+            if loop_errors.calls:
+                break
+            await asyncio.sleep(0.01)
+        c.close()
+        await close_server(srv)
+
+    run(loop, main())
+    [call] = loop_errors.calls
+    assert call["message"] == ("Error on transport creation for incoming "
+                               "connection")
+    assert isinstance(call["exception"], ZeroDivisionError)
+    assert "protocol" not in call and "transport" not in call
 
 
 def test_client_handshake_timeout(loop):

@@ -31,11 +31,13 @@
  *     each time; we log once, stop, and retry once after
  *     ACCEPT_RETRY_DELAY.
  *
- * A TLS server's connections take asyncio's own path instead: a Task of
- * the loop's _accept_connection2() (asyncio's, by reference), which makes
- * the TLS transport through _make_ssl_transport() and awaits the
- * handshake with its timeout, reporting failures as asyncio does (in debug
- * mode).  The handshake costs far more than the Task.
+ * A TLS server's connections follow asyncio's _accept_connection2() the
+ * same way, without its Task: the protocol, a waiter and the TLS
+ * transport (the loop's _make_ssl_transport()) are made from the plain
+ * callback, and what the Task does after `await waiter` (close the
+ * transport if the handshake failed, report it in debug mode) runs from
+ * the waiter's done callback, queued at the same point as the Task's
+ * wake-up would be.
  */
 #include "state.h"
 
@@ -426,6 +428,8 @@ typedef struct {
     PyObject *backlog;
     PyObject *hs_timeout;           /* passed back to _start_serving() */
     PyObject *sd_timeout;           /* when accepting is retried */
+    PyObject *tls_kwnames;          /* TLS: _make_ssl_transport()'s
+                                       keywords, made once */
     Py_ssize_t nbacklog;            /* accepts per readable event */
     int fd;
     int family;                     /* direct path: the listener's */
@@ -494,29 +498,6 @@ acceptor_pause(AcceptorObject *acc, PyObject *exc)
     return 0;
 }
 
-/* A connection to a TLS server: create_task(_accept_connection2(...)),
- * as asyncio's _accept_connection() does; the Task's first step runs in
- * the next iteration. */
-static int
-acceptor_start_tls(AcceptorObject *acc, PyObject *conn, PyObject *addr)
-{
-    PyObject *loop = (PyObject *)acc->loop;
-    PyObject *coro = PyObject_CallMethod(
-        loop, "_accept_connection2", "OO{sO}OOOO", acc->protocol_factory,
-        conn, "peername", addr, acc->sslcontext, acc->server,
-        acc->hs_timeout, acc->sd_timeout);
-    if (coro == NULL) {
-        return -1;
-    }
-    PyObject *task = PyObject_CallMethod(loop, "create_task", "O", coro);
-    Py_DECREF(coro);
-    if (task == NULL) {
-        return -1;
-    }
-    Py_DECREF(task);
-    return 0;
-}
-
 /* The listening socket is readable: asyncio's _accept_connection(). */
 static PyObject *
 acceptor_ready(AcceptorObject *acc)
@@ -567,14 +548,6 @@ acceptor_ready(AcceptorObject *acc)
             }
             Py_DECREF(r);
         }
-        if (acc->tls) {
-            int rc = acceptor_start_tls(acc, conn, addr);
-            Py_DECREF(pair);
-            if (rc < 0) {
-                return NULL;
-            }
-            continue;
-        }
         /* The protocol and transport are made in the next iteration, when
          * asyncio's _accept_connection2() task would first run. */
         HandleObject *h = handle_new(loop, (PyObject *)acc,
@@ -592,10 +565,132 @@ acceptor_ready(AcceptorObject *acc)
     Py_RETURN_NONE;
 }
 
+/* "Error on transport creation for incoming connection", as asyncio's
+ * _accept_connection2() reports it: in debug mode only.  Takes exc. */
+static int
+report_setup_error(LoopObject *loop, PyObject *exc, PyObject *protocol,
+                   PyObject *transport)
+{
+    int rc = 0;
+    if (loop->debug) {
+        PyObject *ctx = Py_BuildValue(
+            "{sssO}", "message",
+            "Error on transport creation for incoming connection",
+            "exception", exc);
+        if (ctx != NULL && protocol != NULL
+            && PyDict_SetItemString(ctx, "protocol", protocol) < 0) {
+            Py_CLEAR(ctx);
+        }
+        if (ctx != NULL && transport != NULL
+            && PyDict_SetItemString(ctx, "transport", transport) < 0) {
+            Py_CLEAR(ctx);
+        }
+        rc = ctx ? loop_call_exception_handler(loop, ctx) : -1;
+        Py_XDECREF(ctx);
+    }
+    Py_DECREF(exc);
+    return rc;
+}
+
+/* The rest of asyncio's _accept_connection2() once its `await waiter`
+ * returns or raises: the TLS waiter's done callback.  Bound to the tuple
+ * (loop, protocol, transport). */
+static PyObject *
+tls_waiter_done(PyObject *bound, PyObject *waiter)
+{
+    LoopObject *loop = (LoopObject *)PyTuple_GET_ITEM(bound, 0);
+    PyObject *protocol = PyTuple_GET_ITEM(bound, 1);
+    PyObject *transport = PyTuple_GET_ITEM(bound, 2);
+    PyObject *r = PyObject_CallMethod(waiter, "result", NULL);
+    if (r != NULL) {
+        /* It's now up to the protocol to handle the connection. */
+        Py_DECREF(r);
+        Py_RETURN_NONE;
+    }
+    PyObject *exc = el_fetch_exc();
+    r = PyObject_CallMethod(transport, "close", NULL);
+    if (r == NULL) {
+        /* raised in asyncio's `except` block: the new one goes on, with
+         * the waiter's as its context */
+        PyObject *exc2 = el_fetch_exc();
+        PyException_SetContext(exc2, exc);
+        exc = exc2;
+    }
+    Py_XDECREF(r);
+    el_restore_exc(exc);
+    if (sk_is_fatal_pending()) {
+        return NULL;
+    }
+    return report_setup_error(loop, el_fetch_exc(), protocol, transport) < 0
+               ? NULL
+               : Py_NewRef(Py_None);
+}
+
+static PyMethodDef tls_waiter_done_def = {
+    "_accept_connection2_waiter_done", tls_waiter_done, METH_O, NULL};
+
+/* A new connection to a TLS server: asyncio's _accept_connection2()
+ * without its Task.  The Task would run this in the next iteration (so
+ * do we: the caller is the handle acceptor_ready() queued, in a copy of
+ * the context, as a Task's), then suspend on the handshake's waiter and
+ * resume from the waiter's done callback; tls_waiter_done() is that
+ * callback, added where the Task would add its own, so what follows the
+ * handshake runs in the same order. */
+static PyObject *
+acceptor_setup_tls(AcceptorObject *acc, PyObject *conn, PyObject *addr)
+{
+    LoopObject *loop = acc->loop;
+    PyObject *transport = NULL, *waiter = NULL, *r = NULL;
+    PyObject *protocol = PyObject_CallNoArgs(acc->protocol_factory);
+    if (protocol != NULL) {
+        waiter = sk_future_new(loop);
+    }
+    if (waiter != NULL) {
+        PyObject *meth = PyObject_GetAttrString((PyObject *)loop,
+                                                "_make_ssl_transport");
+        PyObject *extra = meth ? Py_BuildValue("{sO}", "peername", addr)
+                               : NULL;
+        /* keywords as in acc->tls_kwnames */
+        PyObject *args[10] = {NULL, conn, protocol, acc->sslcontext,
+                              waiter, Py_True, extra, acc->server,
+                              acc->hs_timeout, acc->sd_timeout};
+        transport = extra ? PyObject_Vectorcall(
+                                meth, args + 1,
+                                3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                acc->tls_kwnames)
+                          : NULL;
+        Py_XDECREF(extra);
+        Py_XDECREF(meth);
+    }
+    if (transport != NULL) {
+        PyObject *bound = PyTuple_Pack(3, (PyObject *)loop, protocol,
+                                       transport);
+        PyObject *cb = bound ? PyCFunction_New(&tls_waiter_done_def, bound)
+                             : NULL;
+        Py_XDECREF(bound);
+        r = cb ? PyObject_CallMethodOneArg(
+                     waiter, loop->st->sk.str_add_done_callback, cb)
+               : NULL;
+        Py_XDECREF(cb);
+    }
+    Py_XDECREF(waiter);
+    if (r == NULL && !sk_is_fatal_pending()) {
+        r = report_setup_error(loop, el_fetch_exc(), protocol, transport) < 0
+                ? NULL
+                : Py_NewRef(Py_None);
+    }
+    Py_XDECREF(transport);
+    Py_XDECREF(protocol);
+    return r;
+}
+
 /* A new connection: the body of asyncio's _accept_connection2(). */
 static PyObject *
 acceptor_setup(AcceptorObject *acc, PyObject *conn, PyObject *addr)
 {
+    if (acc->tls) {
+        return acceptor_setup_tls(acc, conn, addr);
+    }
     LoopObject *loop = acc->loop;
     PyObject *transport = NULL, *extra = NULL, *meth = NULL;
     PyObject *protocol = PyObject_CallNoArgs(acc->protocol_factory);
@@ -634,21 +729,7 @@ acceptor_setup(AcceptorObject *acc, PyObject *conn, PyObject *addr)
         Py_XDECREF(protocol);
         return NULL;
     }
-    PyObject *exc = el_fetch_exc();
-    int rc = 0;
-    if (loop->debug) {
-        PyObject *ctx = Py_BuildValue(
-            "{sssO}", "message",
-            "Error on transport creation for incoming connection",
-            "exception", exc);
-        if (ctx != NULL && protocol != NULL
-            && PyDict_SetItemString(ctx, "protocol", protocol) < 0) {
-            Py_CLEAR(ctx);
-        }
-        rc = ctx ? loop_call_exception_handler(loop, ctx) : -1;
-        Py_XDECREF(ctx);
-    }
-    Py_DECREF(exc);
+    int rc = report_setup_error(loop, el_fetch_exc(), protocol, NULL);
     Py_XDECREF(protocol);
     return rc < 0 ? NULL : Py_NewRef(Py_None);
 }
@@ -692,6 +773,7 @@ Acceptor_traverse(AcceptorObject *acc, visitproc visit, void *arg)
     Py_VISIT(acc->backlog);
     Py_VISIT(acc->hs_timeout);
     Py_VISIT(acc->sd_timeout);
+    Py_VISIT(acc->tls_kwnames);
     return 0;
 }
 
@@ -706,6 +788,7 @@ Acceptor_clear(AcceptorObject *acc)
     Py_CLEAR(acc->backlog);
     Py_CLEAR(acc->hs_timeout);
     Py_CLEAR(acc->sd_timeout);
+    Py_CLEAR(acc->tls_kwnames);
     return 0;
 }
 
@@ -855,10 +938,15 @@ loop_start_serving(LoopObject *self, PyObject *args, PyObject *kwds)
     acc->family = acc->type = acc->proto = 0;
     acc->direct = 0;
     acc->tls = (char)tls;
+    acc->tls_kwnames = tls ? Py_BuildValue(
+                                 "(ssssss)", "waiter", "server_side",
+                                 "extra", "server", "ssl_handshake_timeout",
+                                 "ssl_shutdown_timeout")
+                           : NULL;
     PyObject_GC_Track(acc);
     PyObject *fdobj = NULL, *r = NULL;
     if (acc->backlog == NULL || acc->hs_timeout == NULL
-        || acc->sd_timeout == NULL) {
+        || acc->sd_timeout == NULL || (tls && acc->tls_kwnames == NULL)) {
         goto done;
     }
     /* asyncio loops over range(backlog). */

@@ -150,6 +150,10 @@ typedef struct {
         PyObject *WRAPPED, *DO_HANDSHAKE, *FLUSHING, *SHUTDOWN;
                                         /* SSLProtocolState members */
         PyObject *py_write_appdata;     /* SSLProtocol._write_appdata */
+        PyObject *SSLError;             /* ssl.SSLError */
+        PyObject *py_on_handshake_complete; /* asyncio's method */
+        PyObject *STATE_INIT, *STATE_CON_MADE; /* AppProtocolState */
+        PyObject *extra_kwnames;        /* the keywords of _extra.update */
         PyTypeObject *SSLTransportType; /* subclass of asyncio's
                                            _SSLProtocolTransport */
         PyObject *c_write_appdata;      /* SSLProtocolBase's descriptor */
@@ -161,6 +165,12 @@ typedef struct {
         PyObject *str_control_app_writing, *str_control_ssl_reading;
         PyObject *str_call_eof_received, *str_start_shutdown;
         PyObject *str_fatal_error, *msg_fatal;
+        PyObject *str_do_handshake_pub, *str_on_handshake_complete;
+        PyObject *str_get_debug, *str_cancel, *str_handshake_timeout_handle;
+        PyObject *str_getpeercert, *str_cipher, *str_compression;
+        PyObject *str_extra, *str_update, *str_app_state;
+        PyObject *str_get_app_transport, *str_connection_made;
+        PyObject *str_wakeup_waiter;
     } tl;
 } eloop_state;
 

@@ -29,10 +29,16 @@
  * same messages), so a write goes from the application to the record
  * path with no Python frame either.
  *
- * Anything else -- the handshake, shutdown, a non-empty write backlog, a
- * threshold crossed, end of stream, an error -- calls the very Python
- * methods asyncio would call at that point, so behaviour (callback order,
- * exceptions, messages) is asyncio's.
+ * A few of asyncio's methods that every connection runs are here too,
+ * with asyncio's branches in asyncio's order, so that a new connection
+ * runs fewer Python frames: _do_handshake, _process_outgoing, _do_read
+ * (states WRAPPED and FLUSHING) and _on_handshake_complete (a success
+ * outside debug mode; asyncio's method otherwise).
+ *
+ * Anything else -- the rest of the handshake and shutdown, a non-empty
+ * write backlog, a threshold crossed, end of stream, an error -- calls
+ * the very Python methods asyncio would call at that point, so behaviour
+ * (callback order, exceptions, messages) is asyncio's.
  *
  * SSLObject and MemoryBIO are driven through their methods only.
  * ssl.SSLObject's read/write/pending are Python functions that forward to
@@ -632,7 +638,7 @@ fatal_on_exception(SSLProtoObject *self)
     return discard(r);
 }
 
-/* asyncio's _do_read() in state WRAPPED */
+/* asyncio's _do_read() in state WRAPPED or FLUSHING (the same body) */
 static int
 do_read_wrapped(SSLProtoObject *self)
 {
@@ -974,10 +980,213 @@ static PyType_Spec SSLTransport_spec = {
     .slots = SSLTransport_slots,
 };
 
+/* asyncio's _do_handshake(): a TLS 1.3 server calls it three times per
+ * connection (at connection_made, on the ClientHello, on the Finished),
+ * and each time asyncio's runs two Python frames (its own and
+ * SSLObject.do_handshake) plus _process_outgoing's. */
+static PyObject *
+SSLProto_do_handshake(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    eloop_state *st = self->st;
+    PyObject *target = ssl_target(self);
+    if (target == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyObject_CallMethodNoArgs(target,
+                                            st->tl.str_do_handshake_pub);
+    PyObject *exc = NULL;
+    if (r != NULL) {
+        Py_DECREF(r);
+    }
+    else if (again_error(st) == 0) {
+        if (process_outgoing(self) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    else if (PyErr_ExceptionMatches(st->tl.SSLError)) {
+        exc = el_fetch_exc();
+    }
+    else {
+        return NULL;
+    }
+    /* (asyncio's call is inside its `except` block; its
+     * _on_handshake_complete re-raises exc, so the debug log's exc_info
+     * is the same either way.) */
+    PyObject *args[2] = {(PyObject *)self, exc ? exc : Py_None};
+    r = PyObject_VectorcallMethod(st->tl.str_on_handshake_complete, args,
+                                  2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(exc);
+    return r;
+}
+
+/* asyncio's _on_handshake_complete() for a handshake that succeeded, with
+ * the loop not in debug mode, the usual case; asyncio's own method
+ * otherwise (a failure, the debug log, a state it would refuse).  What
+ * it does, in its order: cancel the timeout, state WRAPPED, the extra
+ * info (peercert, cipher, compression, ssl_object), connection_made(),
+ * the waiter, the first read. */
+static PyObject *
+SSLProto_on_handshake_complete(SSLProtoObject *self, PyObject *exc)
+{
+    eloop_state *st = self->st;
+    PyObject *loop = need(self, self->loop, "_loop");
+    int debug = 1;
+    if (loop != NULL && exc == Py_None
+        && self->state == st->tl.DO_HANDSHAKE) {
+        PyObject *d = PyObject_CallMethodNoArgs(loop, st->tl.str_get_debug);
+        debug = d ? PyObject_IsTrue(d) : -1;
+        Py_XDECREF(d);
+        if (debug < 0) {
+            return NULL;
+        }
+    }
+    if (debug) {
+        PyObject *args[2] = {(PyObject *)self, exc};
+        return PyObject_Vectorcall(st->tl.py_on_handshake_complete, args, 2,
+                                   NULL);
+    }
+    PyObject *h = PyObject_GetAttr((PyObject *)self,
+                                   st->tl.str_handshake_timeout_handle);
+    if (h == NULL) {
+        return NULL;
+    }
+    if (h != Py_None) {
+        PyObject *r = PyObject_CallMethodNoArgs(h, st->tl.str_cancel);
+        Py_DECREF(h);
+        if (discard(r) < 0
+            || PyObject_SetAttr((PyObject *)self,
+                                st->tl.str_handshake_timeout_handle,
+                                Py_None) < 0) {
+            return NULL;
+        }
+    }
+    else {
+        Py_DECREF(h);
+    }
+    PyObject *sslobj = need(self, self->sslobj, "_sslobj");
+    PyObject *target = sslobj ? ssl_target(self) : NULL;
+    if (target == NULL) {
+        return NULL;
+    }
+    Py_INCREF(sslobj);
+    Py_INCREF(target);
+    Py_SETREF(self->state, Py_NewRef(st->tl.WRAPPED));
+    /* ssl.SSLObject's getpeercert() is _sslobj.getpeercert(False) */
+    PyObject *peercert = target != sslobj
+        ? PyObject_CallMethodOneArg(target, st->tl.str_getpeercert, Py_False)
+        : PyObject_CallMethodNoArgs(target, st->tl.str_getpeercert);
+    PyObject *res = NULL;
+    if (peercert == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            /* asyncio's except branch: its own method, from the state it
+             * found (it calls getpeercert() again, which fails again) */
+            PyErr_Clear();
+            Py_SETREF(self->state, Py_NewRef(st->tl.DO_HANDSHAKE));
+            PyObject *args[2] = {(PyObject *)self, Py_None};
+            res = PyObject_Vectorcall(st->tl.py_on_handshake_complete, args,
+                                      2, NULL);
+        }
+        goto done;
+    }
+    PyObject *cipher = PyObject_CallMethodNoArgs(target, st->tl.str_cipher);
+    PyObject *comp = cipher ? PyObject_CallMethodNoArgs(
+                                  target, st->tl.str_compression)
+                            : NULL;
+    PyObject *extra = comp ? PyObject_GetAttr((PyObject *)self,
+                                              st->tl.str_extra)
+                           : NULL;
+    int rc = -1;
+    if (extra != NULL) {
+        PyObject *args[5] = {extra, peercert, cipher, comp, sslobj};
+        PyObject *r = PyObject_VectorcallMethod(
+            st->tl.str_update, args, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+            st->tl.extra_kwnames);
+        rc = discard(r);
+    }
+    Py_XDECREF(extra);
+    Py_XDECREF(comp);
+    Py_XDECREF(cipher);
+    Py_DECREF(peercert);
+    if (rc < 0) {
+        goto done;
+    }
+    PyObject *app_state = PyObject_GetAttr((PyObject *)self,
+                                           st->tl.str_app_state);
+    if (app_state == NULL) {
+        goto done;
+    }
+    int init = PyObject_RichCompareBool(app_state, st->tl.STATE_INIT, Py_EQ);
+    Py_DECREF(app_state);
+    if (init < 0) {
+        goto done;
+    }
+    if (init) {
+        if (PyObject_SetAttr((PyObject *)self, st->tl.str_app_state,
+                             st->tl.STATE_CON_MADE) < 0) {
+            goto done;
+        }
+        /* self._app_protocol.connection_made(self._get_app_transport()):
+         * the method first, as Python evaluates it */
+        PyObject *app = need(self, self->app_protocol, "_app_protocol");
+        PyObject *meth = app ? PyObject_GetAttr(app,
+                                                st->tl.str_connection_made)
+                             : NULL;
+        PyObject *tr = meth ? PyObject_CallMethodNoArgs(
+                                  (PyObject *)self,
+                                  st->tl.str_get_app_transport)
+                            : NULL;
+        PyObject *r = tr ? PyObject_CallOneArg(meth, tr) : NULL;
+        Py_XDECREF(tr);
+        Py_XDECREF(meth);
+        if (discard(r) < 0) {
+            goto done;
+        }
+    }
+    if (call0(self, st->tl.str_wakeup_waiter) < 0
+        || call0(self, st->tl.str_do_read) < 0) {
+        goto done;
+    }
+    res = Py_NewRef(Py_None);
+done:
+    Py_DECREF(target);
+    Py_DECREF(sslobj);
+    return res;
+}
+
+/* asyncio's _process_outgoing(): after every handshake and shutdown step */
+static PyObject *
+SSLProto_process_outgoing(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (process_outgoing(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* asyncio's _do_read(): after the handshake and when a shutdown starts
+ * (_do_flush, state FLUSHING); it does nothing in the other states. */
+static PyObject *
+SSLProto_do_read(SSLProtoObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if ((self->state == self->st->tl.WRAPPED
+         || self->state == self->st->tl.FLUSHING)
+        && do_read_wrapped(self) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef SSLProto_methods[] = {
     {"get_buffer", (PyCFunction)SSLProto_get_buffer, METH_O, NULL},
     {"buffer_updated", (PyCFunction)SSLProto_buffer_updated, METH_O, NULL},
     {"_write_appdata", (PyCFunction)SSLProto_write_appdata, METH_O, NULL},
+    {"_do_handshake", (PyCFunction)SSLProto_do_handshake, METH_NOARGS, NULL},
+    {"_process_outgoing", (PyCFunction)SSLProto_process_outgoing, METH_NOARGS,
+     NULL},
+    {"_do_read", (PyCFunction)SSLProto_do_read, METH_NOARGS, NULL},
+    {"_on_handshake_complete", (PyCFunction)SSLProto_on_handshake_complete,
+     METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1017,6 +1226,16 @@ static PyType_Spec SSLProto_spec = {
     X(str_fatal_error, "_fatal_error")                                      \
     X(str_ssl_protocol, "_ssl_protocol")                                    \
     X(str_write_appdata, "_write_appdata")                                  \
+    X(str_do_handshake_pub, "do_handshake")                                 \
+    X(str_on_handshake_complete, "_on_handshake_complete")                  \
+    X(str_get_debug, "get_debug") X(str_cancel, "cancel")                   \
+    X(str_handshake_timeout_handle, "_handshake_timeout_handle")            \
+    X(str_getpeercert, "getpeercert") X(str_cipher, "cipher")               \
+    X(str_compression, "compression") X(str_extra, "_extra")                \
+    X(str_update, "update") X(str_app_state, "_app_state")                  \
+    X(str_get_app_transport, "_get_app_transport")                          \
+    X(str_connection_made, "connection_made")                               \
+    X(str_wakeup_waiter, "_wakeup_waiter")                                  \
     X(msg_fatal, "Fatal error on SSL protocol")
 
 int
@@ -1042,6 +1261,9 @@ tls_state_init(PyObject *mod, eloop_state *st)
     int no_ssl = ssl == Py_None;
     if (!no_ssl) {
         st->tl.SSLObject = PyObject_GetAttrString(ssl, "SSLObject");
+        st->tl.SSLError = st->tl.SSLObject
+                              ? PyObject_GetAttrString(ssl, "SSLError")
+                              : NULL;
     }
     Py_DECREF(ssl);
     if (no_ssl) {
@@ -1049,7 +1271,8 @@ tls_state_init(PyObject *mod, eloop_state *st)
     }
     PyObject *states = NULL, *proto = NULL, *base = NULL, *bases = NULL;
     int rc = -1;
-    if (st->tl.SSLObject == NULL
+    PyObject *app_states = NULL;
+    if (st->tl.SSLObject == NULL || st->tl.SSLError == NULL
         || eloop_import_attr(&states, "asyncio.sslproto",
                              "SSLProtocolState") < 0
         || eloop_import_attr(&proto, "asyncio.sslproto", "SSLProtocol") < 0
@@ -1065,6 +1288,17 @@ tls_state_init(PyObject *mod, eloop_state *st)
                == NULL
         || (st->tl.py_write_appdata = PyObject_GetAttrString(
                 proto, "_write_appdata")) == NULL
+        || (st->tl.py_on_handshake_complete = PyObject_GetAttrString(
+                proto, "_on_handshake_complete")) == NULL
+        || eloop_import_attr(&app_states, "asyncio.sslproto",
+                             "AppProtocolState") < 0
+        || (st->tl.STATE_INIT = PyObject_GetAttrString(
+                app_states, "STATE_INIT")) == NULL
+        || (st->tl.STATE_CON_MADE = PyObject_GetAttrString(
+                app_states, "STATE_CON_MADE")) == NULL
+        || (st->tl.extra_kwnames = Py_BuildValue(
+                "(ssss)", "peercert", "cipher", "compression",
+                "ssl_object")) == NULL
         || eloop_import_attr(&base, "asyncio.sslproto",
                              "_SSLProtocolTransport") < 0
         || (bases = PyTuple_Pack(1, base)) == NULL
@@ -1084,6 +1318,7 @@ tls_state_init(PyObject *mod, eloop_state *st)
     rc = 0;
 done:
     Py_XDECREF(states);
+    Py_XDECREF(app_states);
     Py_XDECREF(proto);
     Py_XDECREF(base);
     Py_XDECREF(bases);
@@ -1093,7 +1328,9 @@ done:
 #define TL_OBJECTS(X)                                                       \
     X(SSLProtocolBaseType) X(SSLObject) X(SSLAgainErrors) X(WRAPPED)        \
     X(DO_HANDSHAKE) X(FLUSHING) X(SHUTDOWN) X(py_write_appdata)            \
-    X(SSLTransportType) X(c_write_appdata)
+    X(SSLTransportType) X(c_write_appdata) X(SSLError)                 \
+    X(py_on_handshake_complete) X(STATE_INIT) X(STATE_CON_MADE)            \
+    X(extra_kwnames)
 
 int
 tls_state_traverse(eloop_state *st, visitproc visit, void *arg)
