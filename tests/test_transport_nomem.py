@@ -14,6 +14,7 @@ import pytest
 
 from _netutil import run
 from _transport_util import Proto, pending, spin
+from conftest import UNDER_ASAN
 
 _testcapi = pytest.importorskip("_testcapi")
 
@@ -123,9 +124,8 @@ def test_writelines_many_pieces_rlimit(child_python):
     # The write queue's own array (C malloc, out of reach of
     # _testcapi.set_nomemory) failing to grow half way through the
     # pieces: with an address-space limit in a child process.
-    with open("/proc/self/maps") as f:
-        if "asan" in f.read():
-            pytest.skip("AddressSanitizer reserves more address space")
+    if UNDER_ASAN:
+        pytest.skip("AddressSanitizer reserves more address space")
     r = child_python(CHILD, timeout=120)
     assert r.returncode == 0, r.stderr
     outcome, size, got = r.stdout.split()
